@@ -1,0 +1,97 @@
+"""Read-side queries for course pages; each page runs a constant number of queries."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from django.contrib.auth.models import AbstractBaseUser, AnonymousUser
+from django.db.models import Count, Prefetch, Q
+from django.shortcuts import get_object_or_404
+
+from .models import Course, Lesson, Module, Section, SectionProgress
+
+
+@dataclass(frozen=True)
+class Progress:
+    done: int
+    total: int
+
+    @property
+    def percent(self) -> int:
+        return round(100 * self.done / self.total) if self.total else 0
+
+
+def _completed_ids(user: AbstractBaseUser | AnonymousUser, sections) -> set[int]:
+    if not user.is_authenticated:
+        return set()
+    return set(
+        SectionProgress.objects.filter(user=user, section__in=sections).values_list(
+            "section_id", flat=True
+        )
+    )
+
+
+def course_list() -> list[Course]:
+    return list(Course.objects.published())
+
+
+def course_outline(*, slug: str, user: AbstractBaseUser | AnonymousUser) -> tuple[Course, list[Module]]:
+    """The course with its published modules and lessons, each lesson annotated with progress."""
+    course = get_object_or_404(Course.objects.published(), slug=slug)
+    section_filter = Q(sections__published=True)
+    lessons = Lesson.objects.published().annotate(
+        section_count=Count("sections", filter=section_filter),
+        done_count=Count(
+            "sections",
+            filter=section_filter & Q(sections__progress__user_id=getattr(user, "pk", None)),
+        ),
+    )
+    modules = list(
+        course.modules.published().prefetch_related(Prefetch("lessons", queryset=lessons))
+    )
+    for module in modules:
+        for lesson in module.lessons.all():
+            lesson.progress = Progress(lesson.done_count if user.is_authenticated else 0, lesson.section_count)
+    return course, modules
+
+
+@dataclass
+class LessonPage:
+    course: Course
+    lesson: Lesson
+    sections: list[Section]
+    completed: set[int]
+    previous: Lesson | None
+    next: Lesson | None
+
+    @property
+    def progress(self) -> Progress:
+        return Progress(len(self.completed), len(self.sections))
+
+
+def lesson_page(*, course_slug: str, lesson_slug: str, user) -> LessonPage:
+    course = get_object_or_404(Course.objects.published(), slug=course_slug)
+    ordered = list(
+        Lesson.objects.published()
+        .filter(module__course=course, module__published=True)
+        .select_related("module")
+        .order_by("module__order", "order", "id")
+    )
+    index = next((i for i, item in enumerate(ordered) if item.slug == lesson_slug), None)
+    if index is None:
+        get_object_or_404(Lesson, pk=None)  # raises Http404 with Django's standard page
+    lesson = ordered[index]
+    sections = list(lesson.sections.published())
+    return LessonPage(
+        course=course,
+        lesson=lesson,
+        sections=sections,
+        completed=_completed_ids(user, sections),
+        previous=ordered[index - 1] if index > 0 else None,
+        next=ordered[index + 1] if index + 1 < len(ordered) else None,
+    )
+
+
+def lesson_progress(*, lesson: Lesson, user) -> Progress:
+    sections = list(lesson.sections.published().values_list("id", flat=True))
+    return Progress(len(_completed_ids(user, sections)), len(sections))

@@ -1,0 +1,12 @@
+from django.urls import path
+
+from . import views
+
+app_name = "course"
+
+urlpatterns = [
+    path("", views.home, name="home"),
+    path("sections/<int:section_id>/complete/", views.section_complete, name="section-complete"),
+    path("courses/<slug:course>/", views.course_detail, name="course"),
+    path("courses/<slug:course>/<slug:lesson>/", views.lesson_detail, name="lesson"),
+]

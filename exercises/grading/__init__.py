@@ -1,0 +1,13 @@
+"""Drydock's grader: plain Python, no Django imports.
+
+One module per concern:
+  files       — load and validate the learner's files (size, encoding, symlinks)
+  dockerfile  — parse a Dockerfile (stages, ARGs, final stage) and run hadolint
+  compose     — bomb-safe YAML load and the real Docker Compose CLI (`config --format json`)
+  policy      — sandbox policy: reject hostile compose files, normalise the rest for the sandbox
+  checks      — the seven checklist rules (static) and their runtime confirmations
+  engine      — every call to the Docker engine: builds, sandboxed runs, probes, teardown, janitor
+  runtime     — brings a normalised stack up in the sandbox and collects RuntimeObservations
+  grader      — orchestration: static analysis, then (optionally) build/run, then the report
+  types       — result types shared by all of the above (the JSON contract)
+"""

@@ -1,0 +1,193 @@
+"""Result types of the grader. Their JSON form is a public contract (see `GradeResult.to_json`)."""
+
+from __future__ import annotations
+
+import enum
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any, Callable
+
+CHECK_IDS: tuple[str, ...] = (
+    "minimal-base-image",
+    "non-root-user",
+    "security-practices",
+    "resource-limits",
+    "health-checks",
+    "environment-config",
+    "tagging-strategy",
+)
+
+
+class Status(str, enum.Enum):
+    PASSED = "passed"
+    FAILED = "failed"
+    REJECTED = "rejected"
+    ERROR = "error"
+
+
+class Stage(str, enum.Enum):
+    """Progress stages reported while grading (the submission lifecycle mirrors them)."""
+
+    CHECKING = "checking"
+    BUILDING = "building"
+    RUNNING = "running"
+    PROBING = "probing"
+
+
+class GradingError(Exception):
+    """The learner's files cannot be graded (missing file, bad YAML, too large...).
+
+    The message is one clear line shown to the learner as `error`.
+    """
+
+
+class InfrastructureError(Exception):
+    """Drydock's own fault (engine unreachable, engine error, infrastructure timeout).
+
+    Never counts as one of the learner's attempts; a task may retry it.
+    """
+
+
+@dataclass
+class CheckResult:
+    id: str
+    passed: bool
+    summary: str
+    evidence: list[str] = field(default_factory=list)
+    hint: str = ""
+
+
+@dataclass
+class Extension:
+    id: str
+    title: str
+    present: bool
+    evidence: list[str] = field(default_factory=list)
+
+
+@dataclass
+class PolicyViolation:
+    rule: str
+    detail: str
+
+
+@dataclass
+class Timings:
+    static_ms: int = 0
+    build_ms: int = 0
+    run_ms: int = 0
+    total_ms: int = 0
+
+
+@dataclass
+class GradeResult:
+    exercise: str
+    status: Status
+    mode: str  # "static" | "full"
+    checks: list[CheckResult] = field(default_factory=list)
+    extensions: list[Extension] = field(default_factory=list)
+    policy: list[PolicyViolation] = field(default_factory=list)
+    error: str | None = None
+    timings: Timings = field(default_factory=Timings)
+    log: str = ""  # capped build/run log; not part of the JSON contract
+
+    @property
+    def score(self) -> int:
+        if not self.checks:
+            return 0
+        return round(100 * sum(c.passed for c in self.checks) / len(CHECK_IDS))
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "exercise": self.exercise,
+            "status": self.status.value,
+            "score": self.score,
+            "mode": self.mode,
+            "checks": [asdict(c) for c in self.checks],
+            "extensions": [asdict(e) for e in self.extensions],
+            "policy": [asdict(p) for p in self.policy],
+            "error": self.error,
+            "timings": asdict(self.timings),
+        }
+
+
+# Called by the grader as work progresses: (stage, one-line message, optional log chunk).
+ProgressCallback = Callable[[Stage, str, str], None]
+
+
+def no_progress(stage: Stage, message: str, log: str = "") -> None:
+    """Default progress callback: ignore."""
+
+
+@dataclass
+class SandboxLimits:
+    """Hard ceilings for everything a submission does on the engine."""
+
+    build_timeout_s: int = 180
+    run_timeout_s: int = 90
+    memory_bytes: int = 1024**3  # per container / build; higher learner limits are clamped
+    nano_cpus: int = 1_000_000_000  # 1 CPU per container
+    pids: int = 256
+    log_bytes: int = 256 * 1024  # captured build/run log
+    image_bytes: int = 1024**3  # maximum size of a built image
+    build_network: bool = False  # builds run without network by default
+
+
+@dataclass
+class SandboxPlan:
+    """Everything the runtime needs to bring a submission up, after the policy has passed.
+
+    `services`, `volumes` and `networks` are in Docker Compose's normalised JSON form
+    (`docker-compose config --format json`) with the sandbox normalisation already applied
+    (ports and container_name dropped, bind devices redirected, limits clamped).
+    """
+
+    job_id: str  # unique per grading, [a-z0-9]; used in names and labels
+    workdir: Path  # scratch dir: build context (starter app + learner files) and secrets/
+    dockerfile: str  # path of the learner's Dockerfile relative to workdir
+    app_service: str
+    db_service: str | None
+    app_image_tag: str  # the resolved `image:` of the app service (or a generated one)
+    services: dict[str, dict[str, Any]]
+    volumes: dict[str, dict[str, Any]] = field(default_factory=dict)
+    networks: dict[str, dict[str, Any]] = field(default_factory=dict)
+    secrets: dict[str, Path] = field(default_factory=dict)  # name -> file inside workdir
+    canaries: list[str] = field(default_factory=list)  # secret values that must not be in the image
+    dev_context: Path | None = None  # the starter project, built as the size baseline
+
+
+@dataclass
+class ServiceObservation:
+    name: str
+    started: bool = False
+    image: str = ""  # the image reference the container ran
+    exit_code: int | None = None  # set when the container stopped on its own
+    uid: str | None = None  # output of `id -u` inside the running container
+    memory_limit: int = 0  # HostConfig.Memory in bytes, 0 = unlimited
+    nano_cpus: int = 0  # HostConfig.NanoCpus (or the quota-derived equivalent), 0 = unlimited
+    healthcheck: list[str] | None = None  # the test that was probed, None = no healthcheck
+    health_ok: bool | None = None
+    health_output: str = ""
+    oom_killed: bool = False
+    logs_tail: str = ""
+
+
+@dataclass
+class RuntimeObservations:
+    """What the sandbox saw; the checks turn it into runtime evidence."""
+
+    build_ok: bool = False
+    build_error: str | None = None  # a learner-visible reason (build failed, timed out, too large)
+    run_error: str | None = None
+    dev_image_size: int | None = None
+    final_image_size: int | None = None
+    final_image_tags: list[str] = field(default_factory=list)
+    final_image_user: str = ""  # Config.User of the built image
+    services: dict[str, ServiceObservation] = field(default_factory=dict)
+    http_health_status: int | None = None  # GET /health on the app from inside the sandbox network
+    http_health_detail: str = ""
+    canary_hits: list[str] = field(default_factory=list)  # where a canary was found: "env", "history", "file:/path"
+    notes: list[str] = field(default_factory=list)  # "sandbox: ..." lines
+    log: str = ""  # capped build + run log
+    build_ms: int = 0
+    run_ms: int = 0
