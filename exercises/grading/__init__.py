@@ -1,6 +1,7 @@
 """Drydock's grader: plain Python, no Django imports.
 
 One module per concern:
+  proc        — run hadolint and Docker Compose with a clean env, in their own process group, under a timeout
   files       — load and validate the learner's files (size, encoding, symlinks)
   dockerfile  — parse a Dockerfile (stages, ARGs, final stage) and run hadolint
   compose     — bomb-safe YAML load and the real Docker Compose CLI (`config --format json`)

@@ -1,0 +1,423 @@
+"""Orchestration: validate, police, normalise, check statically, then (optionally) run.
+
+`grade_directory` and `grade_files` never raise for anything the learner did: a file that
+cannot be graded becomes `status: error` with one clear line, a hostile compose file
+`status: rejected`, and an unexpected bug `status: error` too (logged with its
+traceback). The one exception is `InfrastructureError` (Drydock's own fault: engine
+unreachable, a tool missing), which propagates so that a Celery task can retry it without
+counting an attempt against the learner.
+
+The static path is built for speed: hadolint starts as soon as the Dockerfile is read
+and runs while the compose file is loaded, policed and handed to `docker-compose config`,
+so the two tools overlap.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import posixpath
+import shutil
+import tempfile
+import time
+import uuid
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from .checks import Analysis, extensions, runtime_confirm, static_checks
+from .compose import (
+    ComposeConfig,
+    compose_document,
+    env_dict,
+    find_app_service,
+    find_db_service,
+    interpolate_tree,
+)
+from .dockerfile import Dockerfile, Hadolint, dockerfile_parse, final_image
+from .files import COMPOSE_NAMES, Submission, safe_name, submission_from_files, submission_load
+from .policy import (
+    NOTE_CONFIG,
+    Normalised,
+    SandboxInputs,
+    normalised_violations,
+    raw_violations,
+    referenced_files,
+    sandbox_inputs,
+    sandbox_normalise,
+)
+from .types import (
+    GradeResult,
+    GradingError,
+    InfrastructureError,
+    PolicyViolation,
+    ProgressCallback,
+    RuntimeObservations,
+    SandboxLimits,
+    SandboxPlan,
+    Stage,
+    Status,
+    no_progress,
+)
+
+logger = logging.getLogger(__name__)
+
+EXERCISES = ("docker-production",)
+SCRATCH_ENV = "DRYDOCK_SCRATCH_DIR"
+ASSETS_ENV = "DRYDOCK_EXERCISE_ASSETS_DIR"
+MAX_REFERENCED_FILES = 16
+VOLUMES_DIR = ".drydock-volumes"  # bind devices of the learner's volumes, inside the workdir
+
+UNKNOWN_EXERCISE = "Unknown exercise {exercise!r}."
+UNEXPECTED = "Drydock could not grade this submission because of an internal error ({kind}); please try again later."
+STARTER_MISSING = "The starter project of exercise {exercise} is missing ({path})."
+CHECKING = "Checking your files"
+NO_APP_TO_RUN = "there is no application service to build"
+CANNOT_WRITE = "{name} clashes with a folder or file of the project (it cannot be written)."
+BUILD_CONTEXT_NOTE = (
+    "sandbox: your Dockerfile is built with the starter project as its context (not {context})"
+)
+
+
+def scratch_root() -> Path:
+    """Where jobs get their scratch directories (env DRYDOCK_SCRATCH_DIR)."""
+    root = Path(os.environ.get(SCRATCH_ENV) or Path(tempfile.gettempdir()) / "drydock-jobs")
+    root.mkdir(parents=True, exist_ok=True, mode=0o700)
+    return root
+
+
+def assets_dir(exercise: str) -> Path:
+    root = os.environ.get(ASSETS_ENV) or Path(__file__).resolve().parent.parent / "assets"
+    return Path(root) / exercise
+
+
+def grade_files(
+    files: Mapping[str, bytes],
+    *,
+    exercise: str = "docker-production",
+    static_only: bool = False,
+    progress: ProgressCallback = no_progress,
+    limits: SandboxLimits | None = None,
+) -> GradeResult:
+    """Grade uploaded contents (relative name -> bytes): written to a scratch directory,
+    then graded exactly like a directory. Names and sizes are checked before any write."""
+    started = time.monotonic()
+    upload = Path(tempfile.mkdtemp(prefix="upload-", dir=scratch_root()))
+    try:
+        try:
+            submission_from_files(dict(files))
+            for name, content in files.items():
+                _write(upload, name, content)
+        except GradingError as exc:
+            return _error(exercise, static_only, str(exc), started)
+        return grade_directory(
+            upload, exercise=exercise, static_only=static_only, progress=progress, limits=limits
+        )
+    finally:
+        shutil.rmtree(upload, ignore_errors=True)
+
+
+def grade_directory(
+    path: Path,
+    *,
+    exercise: str = "docker-production",
+    static_only: bool = False,
+    progress: ProgressCallback = no_progress,
+    limits: SandboxLimits | None = None,
+) -> GradeResult:
+    """Grade the learner files in `path`. Raises only InfrastructureError (see module doc)."""
+    started = time.monotonic()
+    result = GradeResult(exercise=exercise, status=Status.ERROR, mode=_mode(static_only))
+    job = _Job(uuid.uuid4().hex[:12])
+    try:
+        progress(Stage.CHECKING, CHECKING, "")
+        _grade(job, Path(path), result, limits or SandboxLimits(), progress, started)
+    except GradingError as exc:
+        result.status, result.error = Status.ERROR, str(exc)
+        result.checks, result.extensions = [], []
+    except InfrastructureError:
+        raise
+    except Exception as exc:  # a bug of ours must not reach the learner as a traceback
+        logger.exception("grading job %s failed", job.id)
+        result.status, result.error = Status.ERROR, UNEXPECTED.format(kind=type(exc).__name__)
+        result.checks, result.extensions = [], []
+    finally:
+        job.close()
+        result.timings.total_ms = _ms(started)
+        if not result.timings.static_ms:
+            result.timings.static_ms = result.timings.total_ms
+    return result
+
+
+# --- the steps --------------------------------------------------------------------------------
+
+
+@dataclass
+class _Job:
+    """One grading's scratch directories and tool processes; `close` releases them all."""
+
+    id: str
+    tools: list[Any] = field(default_factory=list)
+    dirs: list[Path] = field(default_factory=list)
+
+    @property
+    def project(self) -> str:
+        return f"drydock-{self.id}"
+
+    def directory(self, suffix: str = "") -> Path:
+        path = scratch_root() / f"job-{self.id}{suffix}"
+        path.mkdir(mode=0o700, exist_ok=True)
+        self.dirs.append(path)
+        return path
+
+    def close(self) -> None:
+        for tool in self.tools:
+            tool.kill()
+        for path in self.dirs:
+            shutil.rmtree(path, ignore_errors=True)
+
+
+def _grade(
+    job: _Job,
+    path: Path,
+    result: GradeResult,
+    limits: SandboxLimits,
+    progress: ProgressCallback,
+    started: float,
+) -> None:
+    if result.exercise not in EXERCISES:
+        raise GradingError(UNKNOWN_EXERCISE.format(exercise=result.exercise))
+    submission = submission_load(path)
+    home = job.directory(".home")
+    hadolint = Hadolint(submission.text(submission.dockerfile), scratch=home)
+    job.tools.append(hadolint)
+    policed = _police(submission)
+    if policed.violations:
+        return _reject(result, policed.violations, started)
+    workdir = _prepare_workdir(job, submission, policed.inputs.files, result.exercise)
+    compose = ComposeConfig(
+        workdir=workdir, compose_name=submission.compose, project=job.project,
+        variables=policed.inputs.variables, home=home,
+    )  # fmt: skip
+    job.tools.append(compose)
+    config, warnings = compose.result()
+    result.log = "".join(f"docker-compose: {w}\n" for w in warnings)
+    violations = normalised_violations(config, workdir=workdir)
+    if violations:
+        return _reject(result, violations, started)
+    analysis, normalised = _analyse(job, policed, config, workdir, hadolint, limits)
+    result.checks = static_checks(analysis)
+    result.extensions = extensions(analysis)
+    result.timings.static_ms = _ms(started)
+    if result.mode == "full":
+        plan = SandboxPlan(
+            job_id=job.id, workdir=workdir, dockerfile=analysis.dockerfile_name,
+            app_service=analysis.app or "", db_service=analysis.db,
+            app_image_tag=_app_image_tag(normalised.services, analysis.app, job),
+            services=normalised.services, volumes=normalised.volumes, networks=normalised.networks,
+            secrets=normalised.secrets, canaries=policed.inputs.canaries,
+            dev_context=assets_dir(result.exercise) / "starter",
+        )  # fmt: skip
+        observed = _observe(plan, limits, progress)
+        result.checks = runtime_confirm(result.checks, plan, observed)
+        result.timings.build_ms, result.timings.run_ms = observed.build_ms, observed.run_ms
+        result.log += observed.log
+    result.status = Status.PASSED if all(c.passed for c in result.checks) else Status.FAILED
+
+
+@dataclass
+class _Policed:
+    """The learner's files read and judged, before Docker Compose has seen anything."""
+
+    submission: Submission
+    dockerfile: Dockerfile
+    raw_document: dict[str, Any]
+    inputs: SandboxInputs
+    documents: dict[str, tuple[dict[str, Any], dict[str, Any]]]  # included/extended files
+    violations: list[PolicyViolation]
+
+
+def _police(submission: Submission) -> _Policed:
+    dockerfile = dockerfile_parse(submission.text(submission.dockerfile))
+    compose_text = submission.text(submission.compose)
+    texts = {name: submission.text(name) for name in submission.files}
+    raw_document = compose_document(compose_text, submission.compose)
+    inputs = sandbox_inputs(raw_document, compose_text, texts=texts)
+    documents = _referenced_documents(inputs.document, submission, inputs.variables)
+    violations = [*submission.violations, *raw_violations(inputs.document, base="")]
+    for name, (_, document) in documents.items():
+        violations += raw_violations(document, base=posixpath.dirname(name))
+    return _Policed(submission, dockerfile, raw_document, inputs, documents, violations)
+
+
+def _analyse(
+    job: _Job,
+    policed: _Policed,
+    config: dict[str, Any],
+    workdir: Path,
+    hadolint: Hadolint,
+    limits: SandboxLimits,
+) -> tuple[Analysis, Normalised]:
+    """What the static rules look at: Compose's view, the final image, hadolint's findings."""
+    submission, notes = policed.submission, list(policed.inputs.notes)
+    services = config.get("services") or {}
+    db = find_db_service(services)
+    app = find_app_service(services, db)
+    build = (services.get(app) or {}).get("build") if app else None
+    build = build if isinstance(build, dict) else {}
+    build_args = {k: str(v) for k, v in (build.get("args") or {}).items() if v is not None}
+    dockerfile_name, dockerfile = _dockerfile_name(build, workdir, submission), policed.dockerfile
+    if dockerfile_name != submission.dockerfile:
+        dockerfile = dockerfile_parse(submission.text(dockerfile_name))
+        hadolint = Hadolint(submission.text(dockerfile_name), scratch=job.directory(".home"))
+        job.tools.append(hadolint)
+    notes += _build_context_note(build, workdir)
+    normalised = sandbox_normalise(
+        config, project=job.project, limits=limits, volume_root=workdir / VOLUMES_DIR
+    )
+    findings, hadolint_problem = hadolint.result()
+    raw = [policed.raw_document, *(raw for raw, _ in policed.documents.values())]
+    analysis = Analysis(
+        submission=submission, dockerfile=dockerfile, dockerfile_name=dockerfile_name,
+        final=final_image(dockerfile, build.get("target"), build_args), build_args=build_args,
+        raw_services=_raw_services(raw), config=config, app=app, db=db, workdir=workdir,
+        findings=findings, hadolint_problem=hadolint_problem,
+        notes=[*((NOTE_CONFIG, note) for note in notes), *normalised.notes],
+    )  # fmt: skip
+    return analysis, normalised
+
+
+def _build_context_note(build: Mapping[str, Any], workdir: Path) -> list[str]:
+    context = Path(str(build.get("context") or workdir)).resolve()
+    if not build or context == workdir.resolve() or not context.is_relative_to(workdir.resolve()):
+        return []
+    return [
+        BUILD_CONTEXT_NOTE.format(context="./" + context.relative_to(workdir.resolve()).as_posix())
+    ]
+
+
+def _observe(
+    plan: SandboxPlan, limits: SandboxLimits, progress: ProgressCallback
+) -> RuntimeObservations:
+    if not plan.app_service:
+        return RuntimeObservations(build_ok=False, build_error=NO_APP_TO_RUN)
+    from . import runtime  # imported here so that static grading never imports docker
+
+    return runtime.observe(plan, limits, progress)
+
+
+def _reject(result: GradeResult, violations: list[PolicyViolation], started: float) -> None:
+    result.status, result.policy = Status.REJECTED, violations
+    result.timings.static_ms = _ms(started)
+
+
+def _referenced_documents(
+    document: Mapping[str, Any], submission: Submission, variables: Mapping[str, str]
+) -> dict[str, tuple[dict[str, Any], dict[str, Any]]]:
+    """Included and extended compose files inside the submission, loaded bomb-safely, as
+    (raw, interpolated), so the policy judges them too (paths outside are its business)."""
+    found: dict[str, tuple[dict[str, Any], dict[str, Any]]] = {}
+    pending = referenced_files(document, base="")
+    while pending and len(found) < MAX_REFERENCED_FILES:
+        name = pending.pop()
+        if name in found or name == submission.compose or name not in submission.files:
+            continue
+        raw = compose_document(submission.text(name), name)
+        found[name] = (raw, interpolate_tree(raw, variables))
+        pending += referenced_files(found[name][1], base=posixpath.dirname(name))
+    return found
+
+
+def _prepare_workdir(
+    job: _Job, submission: Submission, supplied: Mapping[str, str], exercise: str
+) -> Path:
+    """The starter project, overlaid with the learner's files and the grader's secret files."""
+    workdir = job.directory()
+    starter = assets_dir(exercise) / "starter"
+    if starter.is_dir():
+        shutil.copytree(
+            starter, workdir, dirs_exist_ok=True,
+            ignore=shutil.ignore_patterns("node_modules", "Dockerfile", *COMPOSE_NAMES),
+        )  # fmt: skip
+    else:
+        logger.warning(STARTER_MISSING.format(exercise=exercise, path=starter))
+    for name, content in submission.files.items():
+        _write(workdir, name, content)
+    for name, text in supplied.items():
+        _write(workdir, name, text.encode("utf-8"))
+    return workdir
+
+
+def _write(root: Path, name: str, content: bytes) -> None:
+    target = root / safe_name(name)
+    try:
+        target.parent.mkdir(parents=True, exist_ok=True)
+        if target.is_symlink() or target.is_dir():
+            raise IsADirectoryError(name)
+        target.write_bytes(content)
+        target.chmod(0o644)  # secret files are read by a non-root user in the container
+    except OSError:
+        raise GradingError(CANNOT_WRITE.format(name=name)) from None
+
+
+def _dockerfile_name(build: Mapping[str, Any], workdir: Path, submission: Submission) -> str:
+    """The submitted Dockerfile, or another submitted file the compose build names."""
+    named = build.get("dockerfile")
+    if isinstance(named, str):
+        context = Path(str(build.get("context") or workdir))
+        full = (context / named).resolve()
+        if full.is_relative_to(workdir.resolve()):
+            relative = full.relative_to(workdir.resolve()).as_posix()
+            if relative in submission.files:
+                return relative
+    return submission.dockerfile
+
+
+def _app_image_tag(services: dict[str, dict[str, Any]], app: str | None, job: _Job) -> str:
+    """The app's resolved image:, or a job-unique one (set on the plan's service as well)."""
+    if not app:
+        return ""
+    image = services[app].get("image")
+    if not isinstance(image, str) or not image.strip():
+        image = f"drydock-{job.id}-{app}:untagged"
+        services[app]["image"] = image
+    return image
+
+
+def _raw_services(documents: list[dict[str, Any]]) -> dict[str, dict[str, Any]]:
+    """The learner's raw services (main file first), with `extends` environments merged in,
+    so that literal-versus-variable questions can be asked of what the learner typed."""
+    services: dict[str, dict[str, Any]] = {}
+    for document in documents:
+        for name, service in (document.get("services") or {}).items():
+            if isinstance(service, dict):
+                services.setdefault(str(name), service)
+    merged: dict[str, dict[str, Any]] = {}
+    for name, service in services.items():
+        extends = service.get("extends")
+        base_name = extends.get("service") if isinstance(extends, dict) else extends
+        base = services.get(str(base_name)) if base_name and base_name != name else None
+        if isinstance(base, dict):
+            environment = {
+                **env_dict(base.get("environment")),
+                **env_dict(service.get("environment")),
+            }
+            service = {**base, **service, "environment": environment}
+        merged[name] = service
+    return merged
+
+
+def _error(exercise: str, static_only: bool, message: str, started: float) -> GradeResult:
+    result = GradeResult(exercise=exercise, status=Status.ERROR, mode=_mode(static_only))
+    result.error = message
+    result.timings.static_ms = result.timings.total_ms = _ms(started)
+    return result
+
+
+def _mode(static_only: bool) -> str:
+    return "static" if static_only else "full"
+
+
+def _ms(started: float) -> int:
+    return round((time.monotonic() - started) * 1000)
