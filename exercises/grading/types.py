@@ -3,9 +3,10 @@
 from __future__ import annotations
 
 import enum
+from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any
 
 CHECK_IDS: tuple[str, ...] = (
     "minimal-base-image",
@@ -191,3 +192,5 @@ class RuntimeObservations:
     log: str = ""  # capped build + run log
     build_ms: int = 0
     run_ms: int = 0
+    # where the time went, in ms: build, baseline, scan, health_<service>, http_probe, teardown...
+    phase_ms: dict[str, int] = field(default_factory=dict)

@@ -1,0 +1,253 @@
+"""The sandbox runtime against a real engine: the reference answer passes, the classic
+mistakes are caught, and nothing of a job is left on the engine afterwards (checked by the
+`make_plan` fixture after every test)."""
+
+from __future__ import annotations
+
+import time
+import uuid
+
+import pytest
+
+import docker
+from exercises.grading import engine, runtime
+from exercises.grading.types import SandboxLimits, Stage
+
+from .conftest import REFERENCE, job_leftovers
+
+pytestmark = [pytest.mark.engine, pytest.mark.slow]
+
+LIMITS = SandboxLimits(build_timeout_s=240, run_timeout_s=90)
+REFERENCE_DOCKERFILE = (REFERENCE / "Dockerfile").read_text()
+REFERENCE_COMPOSE = (REFERENCE / "docker-compose.yml").read_text()
+APP_HEALTHCHECK = """    healthcheck:
+      test: ["CMD", "wget", "--no-verbose", "--tries=1", "--spider", "http://localhost:3000/health"]
+      interval: 30s
+      timeout: 5s
+      retries: 3
+      start_period: 5s
+"""
+
+
+def observe(plan, limits: SandboxLimits = LIMITS):
+    stages: list[Stage] = []
+    started = time.monotonic()
+    observations = runtime.observe(
+        plan, limits, lambda stage, message, log="": stages.append(stage)
+    )
+    return observations, time.monotonic() - started, stages
+
+
+def test_reference_answer_passes(make_plan):
+    plan = make_plan()
+
+    obs, seconds, stages = observe(plan)
+
+    assert obs.build_ok, obs.build_error
+    assert obs.run_error is None, obs.run_error
+    app, db = obs.services["app"], obs.services["db"]
+    assert app.started and db.started
+    assert app.uid == "1001"
+    assert obs.final_image_user == "appuser"
+    assert db.health_ok, db.health_output
+    assert app.health_ok, app.health_output
+    assert obs.http_health_status == 200, obs.http_health_detail
+    assert (app.memory_limit, app.nano_cpus) == (512 * 2**20, 500_000_000)
+    assert (db.memory_limit, db.nano_cpus) == (2**30, 1_000_000_000)
+    assert not app.oom_killed and app.exit_code is None
+    assert obs.canary_hits == []
+    assert obs.dev_image_size and obs.final_image_size
+    assert obs.final_image_size <= 0.6 * obs.dev_image_size
+    assert obs.final_image_tags == ["registry.drydock.test/myapp:1.4.2-77"]
+    assert {Stage.BUILDING, Stage.RUNNING, Stage.PROBING} <= set(stages)
+    assert "Successfully built" in obs.log
+    print(f"\nreference observe: {seconds:.1f}s, phases (ms): {obs.phase_ms}")
+
+
+def test_warm_reference_run_is_quick(make_plan):
+    observe(make_plan())  # warms the baseline and the layer cache
+
+    obs, seconds, _ = observe(make_plan())
+
+    assert obs.http_health_status == 200, obs.http_health_detail
+    assert obs.phase_ms.get("baseline", 0) < 2000  # reused, not rebuilt
+    assert seconds < 30, obs.phase_ms
+    print(f"\nwarm reference observe: {seconds:.1f}s, phases (ms): {obs.phase_ms}")
+
+
+def test_nonexistent_user_is_caught(make_plan):
+    plan = make_plan(dockerfile=REFERENCE_DOCKERFILE.replace("USER appuser", "USER ghost"))
+
+    obs, _, _ = observe(plan)
+
+    assert obs.build_ok  # USER is only resolved when a container starts
+    assert obs.services["db"].health_ok
+    app = obs.services["app"]
+    assert not app.started
+    assert "unable to find user ghost" in app.health_output
+    assert obs.run_error and obs.run_error.startswith("app could not start")
+    assert obs.http_health_status is None
+
+
+@pytest.mark.parametrize(
+    ("test", "fast_fail"),
+    [
+        ('["CMD", "wget", "--spider", "-q", "http://localhost:3999/health"]', False),  # wrong port
+        ('["CMD", "curl", "-f", "http://localhost:3000/health"]', True),  # no curl in the image
+    ],
+    ids=["wrong-port", "missing-binary"],
+)
+def test_healthcheck_that_never_passes_is_caught(make_plan, test, fast_fail):
+    broken = (
+        APP_HEALTHCHECK.replace(
+            '["CMD", "wget", "--no-verbose", "--tries=1", "--spider", "http://localhost:3000/health"]',
+            test,
+        )
+        .replace("retries: 3", "retries: 2")
+        .replace("timeout: 5s", "timeout: 2s")
+        .replace("start_period: 5s", "start_period: 1s")
+    )
+    plan = make_plan(compose=REFERENCE_COMPOSE.replace(APP_HEALTHCHECK, broken, 1))
+
+    obs, _, _ = observe(plan)
+
+    app = obs.services["app"]
+    assert app.started
+    assert app.health_ok is False
+    assert app.healthcheck and app.healthcheck[0] == "CMD"
+    budget_ms = 1000 * max(runtime.MIN_HEALTH_BUDGET_S, 1 + 2 * 2)
+    if fast_fail:
+        assert "cannot run in this image" in app.health_output
+        assert obs.phase_ms["health_app"] < 2000
+    else:
+        assert "not healthy after" in app.health_output
+        assert obs.phase_ms["health_app"] < budget_ms + 2500
+    # the app itself is fine: only its health check is wrong
+    assert obs.http_health_status == 200
+
+
+def test_canary_in_the_final_image_is_found(make_plan):
+    leaky = REFERENCE_DOCKERFILE.replace(
+        "COPY --from=builder --chown=appuser:appuser /app/dist ./dist",
+        "COPY --from=builder --chown=appuser:appuser /app/dist ./dist\n"
+        "COPY --from=builder /app/secrets/app_secret.txt /etc/app/config.txt",
+    )
+    plan = make_plan(dockerfile=leaky)
+
+    obs, _, _ = observe(plan)
+
+    assert obs.build_ok, obs.build_error
+    assert "file:/etc/app/config.txt" in obs.canary_hits
+    assert not any(canary in hit for hit in obs.canary_hits for canary in plan.canaries)
+
+
+def test_secret_deleted_in_a_later_layer_is_still_found(make_plan):
+    sneaky = REFERENCE_DOCKERFILE.replace(
+        "USER appuser",
+        "COPY --from=builder /app/secrets/db_password.txt /tmp/pw\nRUN rm /tmp/pw\nUSER appuser",
+    )
+    plan = make_plan(dockerfile=sneaky)
+
+    obs, _, _ = observe(plan)
+
+    assert "file:/tmp/pw" in obs.canary_hits
+
+
+def test_failing_build_is_a_learner_result(make_plan):
+    plan = make_plan(
+        dockerfile=REFERENCE_DOCKERFILE.replace("RUN npm run build", "RUN npm run build && exit 3")
+    )
+
+    obs, _, _ = observe(plan)
+
+    assert not obs.build_ok
+    assert obs.build_error and "RUN npm run build && exit 3" in obs.build_error
+    assert "exit code 3" in obs.build_error
+    assert obs.services == {}
+
+
+def test_missing_base_image_is_a_learner_result(make_plan):
+    plan = make_plan(
+        dockerfile=REFERENCE_DOCKERFILE.replace(
+            "FROM node:18-alpine AS builder", "FROM node:6-nosuch AS builder"
+        )
+    )
+
+    obs, _, _ = observe(plan)
+
+    assert not obs.build_ok
+    assert obs.build_error and "not available in the sandbox" in obs.build_error
+
+
+def test_out_of_memory_is_a_learner_result(make_plan):
+    plan = make_plan(compose=REFERENCE_COMPOSE.replace("memory: 512M", "memory: 6M", 1))
+
+    obs, _, _ = observe(plan)
+
+    app = obs.services["app"]
+    assert app.memory_limit == 6 * 2**20
+    assert not app.health_ok
+    assert app.oom_killed or app.exit_code not in (None, 0) or not app.started, app
+    assert obs.run_error
+
+
+def test_janitor_removes_a_crashed_jobs_leftovers(docker_client, standins):
+    job_id = uuid.uuid4().hex[:12]
+    job = engine.SandboxJob(docker_client, job_id, LIMITS)  # never exited: a "crashed" worker
+    network = job.create_network("net-default")
+    volume = job.create_volume("vol-data")
+    job.create_container(
+        service="db", image="busybox:latest", command=["sleep", "60"], network=network
+    )
+    assert any(job_leftovers(docker_client, job_id).values())
+
+    report = engine.janitor(docker_client, job_id=job_id)
+
+    assert job_leftovers(docker_client, job_id) == {
+        "containers": [],
+        "networks": [],
+        "volumes": [],
+        "images": [],
+    }
+    assert (report["containers"], report["networks"], report["volumes"]) == (1, 1, 1)
+    assert volume not in [v.name for v in docker_client.volumes.list()]
+    for ref in (
+        "node:18-alpine",
+        "postgres:14-alpine",
+        "busybox:latest",
+    ):  # stand-ins are never touched
+        assert engine.local_image(docker_client, ref) is not None
+
+
+def test_unreachable_engine_is_an_infrastructure_error(monkeypatch, tmp_path):
+    from exercises.grading.types import InfrastructureError, SandboxPlan
+
+    monkeypatch.setenv("DOCKER_HOST", "unix:///nonexistent/docker.sock")
+    plan = SandboxPlan(
+        job_id="unreachable",
+        workdir=tmp_path,
+        dockerfile="Dockerfile",
+        app_service="app",
+        db_service=None,
+        app_image_tag="x:1",
+        services={},
+    )
+    with pytest.raises(InfrastructureError, match="engine unreachable"):
+        runtime.observe(plan, LIMITS)
+
+
+def test_exec_gives_up_at_its_deadline(docker_client, standins):
+    with engine.SandboxJob(docker_client, uuid.uuid4().hex[:12], LIMITS) as job:
+        network = job.create_network("net-default")
+        container = job.create_container(
+            service="s", image="busybox:latest", command=["sleep", "60"], network=network
+        )
+        container.start()
+        started = time.monotonic()
+        result = job.exec(container.id, ["sleep", "30"], timeout=1)
+        assert result.timed_out and time.monotonic() - started < 3
+        result = job.exec(container.id, ["sh", "-c", "echo out; echo err >&2; exit 4"], timeout=5)
+        assert (result.exit_code, result.output.split()) == (4, ["out", "err"])
+    assert not any(job_leftovers(docker_client, job.job_id).values())
+    with pytest.raises(docker.errors.NotFound):
+        docker_client.containers.get(container.id)
