@@ -7,10 +7,19 @@ from pathlib import Path
 from exercises.grading.types import CheckResult, GradeResult
 
 FIXTURES = Path(__file__).parent / "fixtures"
+ASSETS = Path(__file__).resolve().parents[2] / "exercises" / "assets" / "docker-production"
+# The lecture's two set-ups are graded straight from the exercise's assets (one source of truth).
+LEARNER_FILES_OF = {
+    "reference": (ASSETS / "reference", ("Dockerfile", "docker-compose.yml")),
+    "development": (ASSETS / "starter", ("Dockerfile", "docker-compose.yml")),
+}
 
 
 def read_fixture(name: str) -> dict[str, str | bytes]:
-    """A fixture directory as {relative name: text}."""
+    """A fixture directory (or one of the lecture's set-ups) as {relative name: text}."""
+    if name in LEARNER_FILES_OF:
+        root, names = LEARNER_FILES_OF[name]
+        return {n: (root / n).read_text() for n in names}
     root = FIXTURES / name
     return {
         p.relative_to(root).as_posix(): p.read_text()
