@@ -10,7 +10,7 @@ mkdir -p "$ROOT/var/log"
 say() { printf '\033[1m==> %s\033[0m\n' "$*"; }
 
 # Debian packages the platform and its tests need (installed only when missing, only as root).
-SYSTEM_PACKAGES=(python3-venv python3-dev build-essential nodejs npm git curl ca-certificates
+SYSTEM_PACKAGES=(python3-venv python3-dev build-essential git curl ca-certificates
   docker.io redis-server debootstrap chromium fonts-dejavu-core)
 
 ensure_system_packages() {
@@ -18,6 +18,9 @@ ensure_system_packages() {
   for pkg in "${SYSTEM_PACKAGES[@]}"; do
     dpkg-query -W -f='${Status}' "$pkg" 2>/dev/null | grep -q "ok installed" || missing+=("$pkg")
   done
+  # Node.js may come from Debian (nodejs + npm) or from a vendor package that bundles npm.
+  command -v node >/dev/null || missing+=(nodejs)
+  command -v npm >/dev/null || missing+=(npm)
   [ ${#missing[@]} -eq 0 ] && return 0
   if [ "$(id -u)" -ne 0 ]; then
     echo "Missing system packages: ${missing[*]} (run as root, or install them with apt-get)" >&2
