@@ -1,29 +1,74 @@
-"""Exercise pages. Views stay thin: selectors read, services write."""
+"""Learner pages of an exercise. Views stay thin: selectors read, services write.
+
+One view per page: a request from htmx gets the page's partial (the polling progress
+fragment, the editor preview, the health banner), anything else the full page.
+"""
 
 from __future__ import annotations
 
+from django.contrib.auth.decorators import login_required
+from django.contrib.auth.views import redirect_to_login
 from django.http import Http404, HttpResponse
-from django.shortcuts import render
+from django.shortcuts import redirect, render
+from django.views.decorators.http import require_GET, require_POST
+from django_htmx.http import HttpResponseStopPolling
 
 from . import selectors, services
+from .forms import EDITORS, SubmissionForm
+from .models import Submission
+
+MAX_REQUEST_BYTES = 4 * 1024 * 1024  # 8 files of 256 KiB, pasted text and the multipart overhead
+REQUEST_TOO_LARGE = "Your submission is larger than 4 MiB in all: each file may be at most 256 KiB."
 
 
-def exercise_detail(request, slug: str):
-    exercise = selectors.exercise_get(slug=slug)
-    if exercise is None:
-        return render(request, "exercises/coming_soon.html", {"slug": slug})
+def _checklist(exercise):
     items = list(exercise.checklist.all())
     links = selectors.checklist_links(items)
     for item in items:
         item.lesson_url = links.get(item.check_id, "")
+    return items
+
+
+def exercise_detail(request, slug: str):
+    """The exercise: instructions, checklist, starter download, the submission form and history."""
+    exercise = selectors.exercise_get(slug=slug)
+    if exercise is None:
+        return render(request, "exercises/coming_soon.html", {"slug": slug})
+    form, status, request_error = SubmissionForm(), 200, ""
+    if request.method == "POST":
+        if not request.user.is_authenticated:
+            return redirect_to_login(request.get_full_path())
+        if int(request.META.get("CONTENT_LENGTH") or 0) > MAX_REQUEST_BYTES:
+            request_error, status = REQUEST_TOO_LARGE, 413
+        else:
+            form = SubmissionForm(request.POST, request.FILES)
+            if form.is_valid():
+                try:
+                    submission = services.submission_create(
+                        learner=request.user, exercise=exercise, files=form.submission_files
+                    )
+                except services.SubmissionRateLimited as error:
+                    form.add_error(None, str(error))
+                    status = 429
+                except services.SubmissionError as error:
+                    form.add_error(None, str(error))
+                    status = 422
+                else:
+                    return redirect(submission)
+            else:
+                status = 422
     return render(
         request,
         "exercises/detail.html",
         {
             "exercise": exercise,
-            "checklist": items,
+            "checklist": _checklist(exercise),
             "lesson_url": selectors.exercise_lesson_url(),
+            "form": form,
+            "request_error": request_error,
+            "attempts": selectors.submissions_for_learner(user=request.user, exercise=exercise),
         },
+        status=status,
     )
 
 
@@ -33,3 +78,82 @@ def starter_download(request, slug: str):
     response = HttpResponse(services.starter_zip(slug=slug), content_type="application/zip")
     response["Content-Disposition"] = f'attachment; filename="{slug}-starter.zip"'
     return response
+
+
+def render_submission(request, submission: Submission, *, staff_view: bool = False):
+    """The result page, or (htmx) its progress fragment; polling stops with HTTP 286 when done."""
+    context = {
+        "submission": submission,
+        "exercise": submission.exercise,
+        "progress": selectors.submission_progress(submission=submission),
+        "static_report": selectors.submission_report(
+            exercise=submission.exercise, result=submission.static_result
+        ),
+        "report": selectors.submission_report(
+            exercise=submission.exercise, result=submission.result
+        ),
+        "staff_view": staff_view,
+    }
+    if request.htmx:
+        response = render(request, "exercises/_submission_status.html", {**context, "oob": True})
+        if submission.is_finished:
+            response.status_code = HttpResponseStopPolling.status_code
+        return response
+    context["lesson_url"] = selectors.exercise_lesson_url()
+    return render(request, "exercises/submission.html", context)
+
+
+@login_required
+def submission_detail(request, public_id):
+    submission = selectors.submission_get_for_learner(public_id=public_id, user=request.user)
+    if submission is None:
+        raise Http404("No such submission")
+    return render_submission(request, submission)
+
+
+@login_required
+@require_GET
+def submission_compare(request, slug: str):
+    """Diff two of the learner's own attempts (?old=<id>&new=<id>); anyone else's is a 404."""
+    exercise = selectors.exercise_get(slug=slug)
+    old, new = (
+        selectors.submission_get_for_learner(public_id=request.GET.get(key, ""), user=request.user)
+        for key in ("old", "new")
+    )
+    if (
+        exercise is None
+        or old is None
+        or new is None
+        or old.exercise_id != exercise.pk
+        or new.exercise_id != exercise.pk
+    ):
+        raise Http404("No such submission")
+    if old.created_at > new.created_at:
+        old, new = new, old
+    return render(
+        request,
+        "exercises/compare.html",
+        {
+            "exercise": exercise,
+            "old": old,
+            "new": new,
+            "diffs": selectors.submission_diff(old=old, new=new),
+        },
+    )
+
+
+@login_required
+@require_POST
+def editor_preview(request, field: str):
+    """The highlighted preview under an editor (htmx, debounced)."""
+    if field not in EDITORS:
+        raise Http404("No such editor")
+    language = SubmissionForm.base_fields[field].widget.attrs["data-language"]
+    html = selectors.code_preview_html(text=request.POST.get(field, ""), language=language)
+    return HttpResponse(html)
+
+
+@require_GET
+def grading_health(request):
+    """The 'grading is unavailable' banner, loaded by htmx so the page never waits for it."""
+    return render(request, "exercises/_health_banner.html", {"health": selectors.grading_health()})

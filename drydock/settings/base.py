@@ -124,3 +124,51 @@ LOGGING = {
     "root": {"handlers": ["console"], "level": env("DJANGO_LOG_LEVEL", default="INFO")},
 }
 EXERCISE_ASSETS_DIR = BASE_DIR / "exercises" / "assets"
+
+# --- Grading: Celery workers, limits, the janitor and submissions (issue 4) -----------------
+# https://docs.celeryq.dev/en/stable/userguide/configuration.html
+# Grading runs on its own queue so that a backlog never delays the janitor (default queue).
+CELERY_TASK_DEFAULT_QUEUE = "celery"
+CELERY_TASK_ROUTES = {"exercises.tasks.grade_submission": {"queue": "grading"}}
+# Acknowledge after the task ran, requeue when a worker process dies, fetch one task at a time:
+# a grading is long, so a worker must never sit on a backlog it cannot start.
+CELERY_TASK_ACKS_LATE = True
+CELERY_TASK_REJECT_ON_WORKER_LOST = True
+CELERY_WORKER_PREFETCH_MULTIPLIER = 1
+CELERY_WORKER_CONCURRENCY = env.int("DRYDOCK_WORKERS", default=2)
+CELERY_WORKER_MAX_TASKS_PER_CHILD = env.int("DRYDOCK_WORKER_MAX_TASKS_PER_CHILD", default=100)
+# Time limits of one grading (static + build + run + probes; the grader's own sandbox limits
+# are lower, so a learner's slow build becomes a result, and these only catch Drydock's hangs).
+DRYDOCK_GRADING_SOFT_TIME_LIMIT = env.int("DRYDOCK_GRADING_SOFT_TIME_LIMIT", default=600)
+DRYDOCK_GRADING_TIME_LIMIT = env.int("DRYDOCK_GRADING_TIME_LIMIT", default=660)
+DRYDOCK_GRADING_MAX_RETRIES = env.int("DRYDOCK_GRADING_MAX_RETRIES", default=5)
+DRYDOCK_GRADING_RETRY_BACKOFF_MAX = env.int("DRYDOCK_GRADING_RETRY_BACKOFF_MAX", default=120)
+# Redis redelivers an unacknowledged task after visibility_timeout: it must exceed the hard time
+# limit (and the longest retry countdown), or a long grading would be started a second time.
+# https://docs.celeryq.dev/en/stable/getting-started/backends-and-brokers/redis.html#visibility-timeout
+CELERY_BROKER_TRANSPORT_OPTIONS = {
+    "visibility_timeout": max(3600, 3 * DRYDOCK_GRADING_TIME_LIMIT),
+    "socket_connect_timeout": 2,
+}
+CELERY_BROKER_CONNECTION_TIMEOUT = 2
+CELERY_BROKER_CONNECTION_RETRY_ON_STARTUP = True
+CELERY_BROKER_CONNECTION_MAX_RETRIES = None  # a worker waits for the broker forever
+# Publishing from a web request gives up quickly: the submission is kept and flagged as delayed.
+CELERY_TASK_PUBLISH_RETRY_POLICY = {
+    "max_retries": 2, "interval_start": 0, "interval_step": 0.2, "interval_max": 0.5,
+}  # fmt: skip
+CELERY_WORKER_HIJACK_ROOT_LOGGER = False
+# The janitor (celery beat, drydock/celery.py): engine clean-up, stuck and delayed submissions.
+DRYDOCK_JANITOR_INTERVAL_S = env.int("DRYDOCK_JANITOR_INTERVAL_S", default=60)
+DRYDOCK_JANITOR_ENGINE_AGE_S = env.int("DRYDOCK_JANITOR_ENGINE_AGE_S", default=1800)
+DRYDOCK_REQUEUE_AFTER_S = env.int("DRYDOCK_REQUEUE_AFTER_S", default=900)
+DRYDOCK_QUEUE_MAX_AGE_S = env.int("DRYDOCK_QUEUE_MAX_AGE_S", default=6 * 3600)
+# Submissions: "N/SECONDS" counted submissions per learner; static-only grading needs no engine.
+DRYDOCK_SUBMISSION_RATE = env("DRYDOCK_SUBMISSION_RATE", default="5/600")
+DRYDOCK_GRADING_STATIC_ONLY = env.bool("DRYDOCK_GRADING_STATIC_ONLY", default=False)
+# The exercise page's "grading unavailable" banner pings the workers and the engine (cached);
+# its engine check: "direct" (DOCKER_HOST from the web process), "workers" (their reports in
+# Redis, see drydock/health.py: for deployments whose web process has no engine) or "off".
+DRYDOCK_HEALTH_CACHE_S = env.int("DRYDOCK_HEALTH_CACHE_S", default=15)
+DRYDOCK_HEALTH_ENGINE = env("DRYDOCK_HEALTH_ENGINE", default="direct")
+# --- end of grading settings ------------------------------------------------------------------

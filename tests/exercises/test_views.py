@@ -1,0 +1,327 @@
+"""Learner pages: the exercise page and its form, the result page and its polling, history and diff."""
+
+from __future__ import annotations
+
+import re
+import uuid
+
+import pytest
+from django.core.files.uploadedfile import SimpleUploadedFile
+from django.test import Client, override_settings
+
+from exercises import services, views
+from exercises.models import Submission
+
+from .conftest import DEVELOPMENT, REFERENCE, make_result
+
+pytestmark = pytest.mark.django_db
+URL = "/exercises/docker-production/"
+
+
+def post(client, data: dict | None = None, **extra):
+    payload = {
+        "dockerfile": REFERENCE["Dockerfile"],
+        "compose": REFERENCE["docker-compose.yml"],
+        **(data or {}),
+    }
+    return client.post(URL, payload, **extra)
+
+
+# The exercise page -------------------------------------------------------------------------------
+
+
+def test_anonymous_visitors_see_the_exercise_and_are_invited_to_sign_in(client, exercise):
+    page = client.get(URL).content.decode()
+    assert exercise.title in page and "Download the starter project" in page
+    assert page.count('class="checklist"') == 1 and page.count('id="check-') == 7
+    assert 'href="/accounts/login/?next=/exercises/docker-production/%23submit"' in page
+    assert "submission-form" not in page
+    assert 'hx-get="/exercises/health/"' in page  # the banner loads without blocking the page
+
+
+def test_the_lecture_links_to_the_exercise_page(client, lecture):
+    page = client.get("/courses/docker-in-production/practical-exercise/").content.decode()
+    assert 'href="/exercises/docker-production/"' in page
+
+
+def test_signed_in_learners_get_the_form_with_editors_and_previews(client, learner, exercise):
+    client.force_login(learner)
+    page = client.get(URL).content.decode()
+    assert 'enctype="multipart/form-data"' in page and "csrfmiddlewaretoken" in page
+    for field in ("dockerfile", "compose", "dockerignore"):
+        assert f'hx-post="/exercises/preview/{field}/"' in page and f'id="preview-{field}"' in page
+    assert 'name="extra_files"' in page and "multiple" in page
+    assert "js/submission.js" in page
+
+
+def test_anonymous_posts_go_to_the_login_page(client, exercise):
+    response = post(client)
+    assert response.status_code == 302 and response["Location"].startswith("/accounts/login/?next=")
+    assert not Submission.objects.exists()
+
+
+def test_posting_without_a_csrf_token_is_refused(learner, exercise, grader, enqueued):
+    client = Client(enforce_csrf_checks=True)
+    client.force_login(learner)
+    assert post(client).status_code == 403
+    assert not Submission.objects.exists()
+
+
+def test_a_submission_shows_the_static_checklist_right_away(
+    client, learner, exercise, enqueued, django_capture_on_commit_callbacks
+):
+    client.force_login(learner)
+    with django_capture_on_commit_callbacks(execute=True):
+        response = post(client)
+    submission = Submission.objects.get()
+    assert response.status_code == 302 and response["Location"] == submission.get_absolute_url()
+    assert enqueued == [submission.pk]
+    page = client.get(response["Location"]).content.decode()
+    assert "Instant checks of your files" in page and "7/7</strong> checks pass" in page
+    assert page.count('id="static-result-') == 7
+    assert f'hx-get="{submission.get_absolute_url()}"' in page and 'hx-trigger="every 1s"' in page
+    assert 'href="/courses/docker-in-production/' in page  # each check links to its lesson section
+
+
+def test_uploads_take_the_place_of_the_editors_and_extra_files_are_kept(
+    client, learner, exercise, grader, enqueued
+):
+    client.force_login(learner)
+    response = client.post(URL, {
+        "dockerfile": "", "compose": "",
+        "dockerfile_upload": SimpleUploadedFile("Dockerfile", REFERENCE["Dockerfile"].encode()),
+        "compose_upload": SimpleUploadedFile("compose.yaml", REFERENCE["docker-compose.yml"].encode()),
+        "dockerignore": "node_modules\r\n.git\r\n",
+        "extra_files": [SimpleUploadedFile("app.conf", b"port=3000\n"), SimpleUploadedFile("notes.md", b"# notes\n")],
+    })  # fmt: skip
+    assert response.status_code == 302
+    files = Submission.objects.get().files
+    assert files == {
+        **REFERENCE,
+        ".dockerignore": "node_modules\n.git\n",
+        "app.conf": "port=3000\n",
+        "notes.md": "# notes\n",
+    }
+
+
+def test_a_rejected_form_keeps_everything_the_learner_typed_and_uploaded(
+    client, learner, exercise, grader, enqueued
+):
+    client.force_login(learner)
+    big = "# padding\n" * 30_000
+    response = client.post(URL, {
+        "dockerfile": REFERENCE["Dockerfile"] + big,
+        "compose": "",
+        "compose_upload": SimpleUploadedFile("docker-compose.yml", REFERENCE["docker-compose.yml"].encode()),
+        "dockerignore": "node_modules\n",
+        "extra_files": [SimpleUploadedFile("app.conf", b"port=3000\n"), SimpleUploadedFile("blob.bin", b"\xff\xfe\x00")],
+    })  # fmt: skip
+    assert response.status_code == 422
+    page = response.content.decode()
+    assert services.FILE_TOO_LARGE.format(name="Dockerfile", size=294) in page
+    assert services.FILE_NOT_UTF8.format(name="blob.bin") in page
+    form = response.context["form"]
+    assert form["dockerfile"].value() == REFERENCE["Dockerfile"] + big  # what they typed
+    assert form["compose"].value() == REFERENCE["docker-compose.yml"]  # what they uploaded
+    assert form["dockerignore"].value() == "node_modules\n"
+    assert form.kept == {"app.conf": "port=3000\n"}  # the valid extra file travels with the form
+    assert 'name="kept_name" value="app.conf"' in page
+    assert not Submission.objects.exists()
+
+    # the next try sends the kept file back, without uploading it again
+    response = client.post(URL, {
+        "dockerfile": REFERENCE["Dockerfile"], "compose": REFERENCE["docker-compose.yml"],
+        "kept_name": "app.conf", "kept_content": "port=3000\r\n",
+    })  # fmt: skip
+    assert response.status_code == 302
+    assert Submission.objects.get().files["app.conf"] == "port=3000\n"
+
+
+def test_missing_files_and_reserved_names_are_explained(client, learner, exercise, grader):
+    client.force_login(learner)
+    response = client.post(URL, {
+        "dockerfile": "", "compose": "",
+        "extra_files": [SimpleUploadedFile("Dockerfile", b"FROM x\n"), SimpleUploadedFile("bad name.txt", b"x")],
+    })  # fmt: skip
+    page = response.content.decode()
+    assert response.status_code == 422
+    assert services.FILE_REQUIRED.format(name="docker-compose.yml") in page
+    assert services.FILE_RESERVED_NAME.format(name="Dockerfile") in page
+    assert "“bad name.txt” is not an allowed file name" in page
+
+
+def test_an_oversized_request_is_refused_before_it_is_read(client, learner, exercise, monkeypatch):
+    client.force_login(learner)
+    monkeypatch.setattr(views, "MAX_REQUEST_BYTES", 100)
+    response = post(client)
+    assert response.status_code == 413 and views.REQUEST_TOO_LARGE in response.content.decode()
+
+
+@override_settings(DRYDOCK_SUBMISSION_RATE="2/600")
+def test_the_rate_limit_keeps_the_input_and_says_when_to_come_back(
+    client, learner, exercise, grader, enqueued
+):
+    client.force_login(learner)
+    assert post(client).status_code == 302 and post(client).status_code == 302
+    response = post(client, {"dockerfile": "FROM node:18-alpine\n# third\n"})
+    page = response.content.decode()
+    assert response.status_code == 429
+    assert (
+        "You have reached the limit of 2 submissions in 10 minutes. You can submit again at "
+        in page
+    )
+    assert "# third" in page
+    assert Submission.objects.count() == 2
+
+
+def test_the_form_is_not_offered_for_an_unknown_exercise(client, learner):
+    client.force_login(learner)
+    response = client.get("/exercises/nope/")
+    assert "coming soon" in response.content.decode()
+
+
+# The result page ---------------------------------------------------------------------------------
+
+
+def test_polling_returns_the_progress_fragment_then_stops_with_286(client, learner, submit, grader):
+    submission = submit()
+    client.force_login(learner)
+    Submission.objects.filter(pk=submission.pk).update(
+        status="building", stage_message="building your image", log="Step 3/9 : RUN npm ci\n"
+    )
+    response = client.get(submission.get_absolute_url(), HTTP_HX_REQUEST="true")
+    fragment = response.content.decode()
+    assert response.status_code == 200 and "<html" not in fragment
+    assert 'hx-trigger="every 1s"' in fragment and "Building the image" in fragment
+    assert '<progress max="5" value="2"' in fragment and "Step 3/9 : RUN npm ci" in fragment
+
+    Submission.objects.filter(pk=submission.pk).update(status="queued", task_id="")
+    services.submission_grade(submission_id=submission.pk, task_id="t")
+    response = client.get(submission.get_absolute_url(), HTTP_HX_REQUEST="true")
+    fragment = response.content.decode()
+    assert response.status_code == 286
+    assert "hx-trigger" not in fragment and 'hx-swap-oob="true"' in fragment
+    assert "7/7</strong> checks passed" in fragment and fragment.count('id="result-') == 7
+
+
+def test_the_final_page_shows_evidence_hints_notes_bonus_and_lesson_links(
+    client, learner, submit, grader
+):
+    submission = submit()
+    grader.full = make_result(5, notes=True)
+    services.submission_grade(submission_id=submission.pk, task_id="t")
+    client.force_login(learner)
+    page = client.get(submission.get_absolute_url()).content.decode()
+    assert "Attempt 1" in page and "5/7</strong> checks passed" in page
+    assert page.count('<details class="evidence">') == 7
+    assert page.count('class="hint"') == 2 and "hint for tagging-strategy" in page
+    assert "sandbox: ports dropped" in page and 'class="sandbox-notes"' in page
+    assert "★ Multi-stage build" in page
+    assert page.count("Read the lesson section that teaches this") == 7
+    assert "Build and run log" in page
+
+
+def test_a_drydock_fault_is_shown_as_such_not_as_a_failed_check(client, learner, submit, grader):
+    submission = submit()
+    grader.full = RuntimeError("boom")
+    with pytest.raises(RuntimeError):
+        services.submission_grade(submission_id=submission.pk, task_id="t")
+    client.force_login(learner)
+    page = client.get(submission.get_absolute_url()).content.decode()
+    assert (
+        "Not graded: a problem on Drydock's side" in page
+        and services.INFRA_ERROR.replace("'", "&#x27;") in page
+    )
+    assert "boom" not in page  # internal details are for staff only
+    assert "Drydock error" in client.get(URL).content.decode()
+
+
+def test_a_delayed_submission_says_so(client, learner, submit):
+    submission = submit()
+    Submission.objects.filter(pk=submission.pk).update(
+        grading_delayed=True, stage_message=services.GRADING_DELAYED
+    )
+    client.force_login(learner)
+    page = client.get(submission.get_absolute_url()).content.decode()
+    assert "Grading is delayed: Drydock&#x27;s grading service is unreachable right now." in page
+
+
+def test_nobody_else_can_reach_a_submission(client, learner, submit, django_user_model):
+    submission = submit()
+    intruder = django_user_model.objects.create_user("intruder", password="pw-intruder-123")
+    client.force_login(intruder)
+    assert client.get(submission.get_absolute_url()).status_code == 404
+    assert client.get(submission.get_absolute_url(), HTTP_HX_REQUEST="true").status_code == 404
+    assert client.get(f"/exercises/submissions/{uuid.uuid4()}/").status_code == 404
+    assert (
+        client.get(f"/exercises/submissions/{submission.pk}/").status_code == 404
+    )  # ids are not guessable
+    assert str(submission.public_id) not in client.get(URL).content.decode()
+    client.logout()
+    assert client.get(submission.get_absolute_url()).status_code == 302  # to the login page
+
+
+# History and diff ---------------------------------------------------------------------------------------
+
+
+def test_history_lists_own_attempts_and_compares_two(
+    client, learner, submit, grader, django_user_model
+):
+    first = submit(DEVELOPMENT)
+    services.submission_grade(submission_id=first.pk, task_id="a")
+    second = submit({**REFERENCE, "app.conf": "x=<script>alert(1)</script>\n"})
+    services.submission_grade(submission_id=second.pk, task_id="b")
+    other = django_user_model.objects.create_user("other", password="pw-other-123")
+    theirs = submit(user=other)
+    client.force_login(learner)
+
+    page = client.get(URL).content.decode()
+    history = page[page.index('id="attempts"') :]
+    assert (
+        "Attempt 1" in history and "Attempt 2" in history and str(theirs.public_id) not in history
+    )
+    assert len(re.findall(r'name="old"', history)) == 2
+
+    compare = f"/exercises/docker-production/compare/?old={first.public_id}&new={second.public_id}"
+    page = client.get(compare).content.decode()
+    assert "-FROM node:18" in page and "+FROM node:18-alpine AS builder" in page
+    assert "&lt;script&gt;alert(1)&lt;/script&gt;" in page and "<script>alert(1)" not in page
+    assert 'class="badge diff-added"' in page
+    assert (
+        client.get(compare.replace(str(second.public_id), str(theirs.public_id))).status_code == 404
+    )
+    assert client.get(compare.replace(str(second.public_id), "not-a-uuid")).status_code == 404
+
+
+# Editor preview and health banner ---------------------------------------------------------------------------
+
+
+def test_the_preview_is_highlighted_and_escaped(client, learner):
+    client.force_login(learner)
+    response = client.post(
+        "/exercises/preview/dockerfile/", {"dockerfile": "FROM node:18-alpine\n# <b>hi</b>\n"}
+    )
+    html = response.content.decode()
+    assert (
+        response.status_code == 200
+        and 'class="highlight"' in html
+        and "<b>hi" not in html
+        and "&lt;b&gt;" in html
+    )
+    assert client.post("/exercises/preview/nope/", {}).status_code == 404
+    assert client.get("/exercises/preview/dockerfile/").status_code == 405
+    client.logout()
+    assert client.post("/exercises/preview/dockerfile/", {}).status_code == 302
+
+
+def test_the_banner_appears_only_when_grading_is_unavailable(client, monkeypatch):
+    from exercises import selectors
+
+    monkeypatch.setattr(selectors, "_broker_up", lambda: True)
+    monkeypatch.setattr(selectors, "_workers", lambda: 1)
+    monkeypatch.setattr(selectors, "_engine_up", lambda: True)
+    assert "Grading is delayed" not in client.get("/exercises/health/").content.decode()
+    selectors.cache.clear()
+    monkeypatch.setattr(selectors, "_workers", lambda: 0)
+    page = client.get("/exercises/health/").content.decode()
+    assert "Grading is delayed" in page and "No grading worker is running." in page
