@@ -7,3 +7,12 @@ urlpatterns = [
     path("exercises/", include("exercises.urls")),
     path("", include("course.urls")),
 ]
+
+# Operations (issue 7): liveness, readiness and Prometheus metrics (docker/ uses all three).
+from drydock import health, metrics  # noqa: E402
+
+urlpatterns += [
+    path("healthz", health.healthz, name="healthz"),
+    path("readyz", health.readyz, name="readyz"),
+    path("metrics", metrics.metrics_view, name="metrics"),
+]

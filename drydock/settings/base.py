@@ -172,3 +172,24 @@ DRYDOCK_GRADING_STATIC_ONLY = env.bool("DRYDOCK_GRADING_STATIC_ONLY", default=Fa
 DRYDOCK_HEALTH_CACHE_S = env.int("DRYDOCK_HEALTH_CACHE_S", default=15)
 DRYDOCK_HEALTH_ENGINE = env("DRYDOCK_HEALTH_ENGINE", default="direct")
 # --- end of grading settings ------------------------------------------------------------------
+
+# --- Deployment: health, JSON logs, Prometheus (issue 7; docker/, drydock/{health,metrics}.py) ---
+# Request metrics: https://github.com/korfuri/django-prometheus#configuration
+INSTALLED_APPS += ["django_prometheus"]
+MIDDLEWARE = [
+    "django_prometheus.middleware.PrometheusBeforeMiddleware",
+    *MIDDLEWARE,
+    "django_prometheus.middleware.PrometheusAfterMiddleware",
+]
+# "json": one JSON object per line (drydock/logging.py); production defaults to it.
+LOGGING["formatters"]["json"] = {"()": "drydock.logging.JsonFormatter"}
+if env("DJANGO_LOG_FORMAT", default="plain") == "json":
+    LOGGING["handlers"]["console"]["formatter"] = "json"
+# The worker imports drydock.metrics: grading metrics, its engine heartbeat and endpoint.
+CELERY_IMPORTS = ["drydock.metrics"]
+# /readyz's engine check: "workers" (their heartbeats in Redis), "direct" (DOCKER_HOST), "off".
+DRYDOCK_READYZ_ENGINE = env("DRYDOCK_READYZ_ENGINE", default="workers")
+DRYDOCK_ENGINE_HEARTBEAT_S = env.int("DRYDOCK_ENGINE_HEARTBEAT_S", default=15)  # 0: none
+# A worker serves /metrics, /healthz, /readyz on this port; 0 (the default) serves nothing.
+DRYDOCK_WORKER_METRICS_PORT = env.int("DRYDOCK_WORKER_METRICS_PORT", default=0)
+# --- end of deployment settings ---------------------------------------------------------------
