@@ -74,7 +74,7 @@ def lesson_page(*, course_slug: str, lesson_slug: str, user) -> LessonPage:
     ordered = list(
         Lesson.objects.published()
         .filter(module__course=course, module__published=True)
-        .select_related("module")
+        .select_related("module__course")
         .order_by("module__order", "order", "id")
     )
     index = next((i for i, item in enumerate(ordered) if item.slug == lesson_slug), None)
