@@ -9,6 +9,7 @@ evidence; the rules themselves are Drydock's.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import re
@@ -342,6 +343,70 @@ def _with_arg_scope(
                         scope[key] = interpolate(resolved, scope, dollar_escape=False)[0]
             result.append((instruction, scope))
     return result
+
+
+_REMOTE_SOURCE = re.compile(r"^([a-z][a-z0-9+.-]*://|git@)", re.IGNORECASE)
+
+
+@dataclass
+class ExternalSource:
+    """Something the engine itself fetches while building, outside the build's network
+    sandbox: an image (FROM, COPY --from) or a URL (ADD)."""
+
+    line: int
+    what: str  # "FROM", "COPY --from", "ADD"
+    ref: str
+
+
+def external_sources(
+    dockerfile: Dockerfile, build_args: Mapping[str, str]
+) -> tuple[list[ExternalSource], list[ExternalSource]]:
+    """(images, urls) that building this Dockerfile makes the engine fetch by itself.
+
+    `--network none` only confines RUN steps: the daemon pulls a missing FROM or COPY --from
+    image, and downloads ADD URLs, from the host's network (its loopback included). Values
+    are expanded the way the builder expands them (ARGs, build args, ENV for ADD); ONBUILD
+    triggers count as if they ran in their own stage.
+    """
+    images: list[ExternalSource] = []
+    urls: list[ExternalSource] = []
+    for stage in dockerfile.stages:
+        base = resolve_base(dockerfile, stage, build_args)
+        if base.text and base.text.lower() != "scratch" and not base.unresolved:
+            images.append(ExternalSource(base.chain[-1].line, "FROM", base.text))
+        env: dict[str, str] = {}
+        for instruction, scope in _with_arg_scope(dockerfile, [stage], build_args):
+            keyword, flags, args = instruction.keyword, instruction.flags, instruction.args
+            if keyword == "ONBUILD":
+                word, _, rest = args.partition(" ")
+                keyword = word.upper()
+                flags, args = _flags(rest.strip())
+            variables = {**scope, **env}
+            if keyword == "ENV":
+                for key, value in env_pairs(args).items():
+                    env[key] = interpolate(value, variables, dollar_escape=False)[0]
+            elif keyword in ("COPY", "ADD") and flags.get("from"):
+                source = interpolate(flags["from"], variables, dollar_escape=False)[0]
+                parent = dockerfile.stage(source)
+                if source and (parent is None or parent.index >= stage.index):
+                    images.append(ExternalSource(instruction.line, f"{keyword} --from", source))
+            if keyword == "ADD":
+                for word in _add_sources(args):
+                    source = interpolate(word, variables, dollar_escape=False)[0]
+                    if _REMOTE_SOURCE.match(word) or _REMOTE_SOURCE.match(source):
+                        urls.append(ExternalSource(instruction.line, "ADD", source))
+    return images, urls
+
+
+def _add_sources(args: str) -> list[str]:
+    """ADD's sources, in shell or JSON form (the last word is the destination)."""
+    first = args.split("\n", 1)[0].strip()
+    if first.startswith("["):
+        with contextlib.suppress(json.JSONDecodeError):
+            value = json.loads(first)
+            if isinstance(value, list):
+                return [str(v) for v in value[:-1]]
+    return words(first)[:-1]
 
 
 # --- hadolint ---------------------------------------------------------------------------------

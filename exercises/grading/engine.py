@@ -39,7 +39,7 @@ import tarfile
 import threading
 import time
 from collections import deque
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
@@ -64,7 +64,10 @@ LABEL_STANDIN = "org.drydock.standin"
 CLIENT_TIMEOUT_S = 120  # per-request socket timeout; long streams enforce their own deadlines
 CGROUP_ROOT = Path("/sys/fs/cgroup")
 BUILD_CGROUP_PREFIX = "drydock-build-"
+BUILD_CGROUP_MIN_AGE_S = 900  # the janitor never removes a younger build cgroup (see there)
 LOG_MAX_SIZE = "1m"  # json-file rotation of sandbox containers
+# The bridge driver's option that leaves the host without an address on a job network.
+NETWORK_NO_HOST_ADDRESS = "com.docker.network.bridge.inhibit_ipv4"
 
 # Errors the engine raises that are "the engine is in trouble", never the learner's fault.
 ENGINE_ERRORS: tuple[type[BaseException], ...] = (
@@ -140,7 +143,7 @@ def local_image(client: docker.DockerClient, ref: str) -> dict[str, Any] | None:
         ) from error
 
 
-def _is_local_engine(client: docker.DockerClient) -> bool:
+def is_local_engine(client: docker.DockerClient) -> bool:
     return client.api.base_url == "http+docker://localhost"  # docker-py's spelling of a unix socket
 
 
@@ -219,7 +222,7 @@ class BuildCgroup:
         self._remove()
 
     def _create(self) -> None:
-        if not _is_local_engine(self.client):
+        if not is_local_engine(self.client):
             self.reason = "engine is remote"
             return
         with engine_call("reading engine info"):
@@ -403,6 +406,163 @@ def _describe_build_failure(message: str, log_tail: TailBuffer, limits: SandboxL
     return one_line(reason, 600)
 
 
+# --------------------------------------------------------------------------------------
+# Disk guard
+# --------------------------------------------------------------------------------------
+
+DISK_POLL_S = 0.25
+DISK_EXCEEDED = (
+    "{what} wrote {used} to disk, above the sandbox limit of {limit}, and was stopped{where}"
+)
+
+
+def _mib(size: int) -> str:
+    return f"{size / 2**20:.0f} MiB"
+
+
+class DiskGuard:
+    """Stops a job's writers once what they wrote to the engine's disk passes a limit.
+
+    The engine cannot cap a container's writable layer here (overlay2 quotas need xfs with
+    project quotas, which this kernel lacks), so a `RUN dd if=/dev/zero of=/x` would fill
+    the host's disk. This thread measures the job's writes every DISK_POLL_S seconds
+    (`measure` -> (bytes, where)) and calls `stop` once they pass `limit`; at a few hundred
+    MB/s the overshoot stays below one poll's worth of writing.
+    """
+
+    def __init__(
+        self,
+        measure: Callable[[], tuple[int, str]],
+        *,
+        limit: int,
+        stop: Callable[[], None],
+        name: str,
+        interval: float = DISK_POLL_S,
+    ) -> None:
+        self.measure = measure
+        self.limit = limit
+        self.stop = stop
+        self.interval = interval
+        self.peak = 0
+        self.exceeded: tuple[int, str] | None = None
+        self._done = threading.Event()
+        self._thread = threading.Thread(target=self._watch, name=name, daemon=True)
+
+    def start(self) -> None:
+        if self.limit > 0:
+            self._thread.start()
+
+    def close(self) -> None:
+        self._done.set()
+        if self._thread.is_alive():
+            self._thread.join(timeout=10)
+
+    def message(self, what: str) -> str:
+        assert self.exceeded is not None
+        used, where = self.exceeded
+        return DISK_EXCEEDED.format(
+            what=what, used=_mib(used), limit=_mib(self.limit), where=f" ({where})" if where else ""
+        )
+
+    def _watch(self) -> None:
+        while not self._done.wait(self.interval):
+            try:
+                used, where = self.measure()
+            except Exception as error:  # noqa: BLE001 - a failed measurement is retried
+                log.debug("disk guard: measuring failed: %s", one_line(error))
+                continue
+            self.peak = max(self.peak, used)
+            if used > self.limit:
+                self.exceeded = (used, where)
+                try:
+                    self.stop()
+                except Exception as error:  # noqa: BLE001 - the caller's teardown is the backstop
+                    log.warning("disk guard: stopping the writers failed: %s", one_line(error))
+                return
+
+
+def container_writes(client: docker.DockerClient, filters: dict[str, Any]) -> dict[str, int]:
+    """Bytes in the writable layer of each matching container (`docker ps --size`), by its
+    service (or container id)."""
+    listed = client.api.containers(all=True, size=True, filters=filters)
+    return {
+        (c.get("Labels") or {}).get(LABEL_SERVICE) or c["Id"][:12]: int(c.get("SizeRw") or 0)
+        for c in listed
+    }
+
+
+def tree_bytes(root: Path, *, max_entries: int = 200_000) -> int:
+    """Apparent size of the files under `root` (no links followed); stops counting after
+    `max_entries` entries, reporting what it counted so far."""
+    total, seen = 0, 0
+    pending = [root]
+    while pending and seen < max_entries:
+        with contextlib.suppress(OSError), os.scandir(pending.pop()) as entries:
+            for entry in entries:
+                seen += 1
+                with contextlib.suppress(OSError):
+                    if entry.is_dir(follow_symlinks=False):
+                        pending.append(Path(entry.path))
+                    else:
+                        total += entry.stat(follow_symlinks=False).st_size
+    return total
+
+
+_STEP = re.compile(r"^Step \d+/\d+ : (\w+)", re.I)
+_LAYER = re.compile(r"^ ---> ([0-9a-f]{12,64})\s*$")
+
+
+class _BuildWrites:
+    """What a classic build has written so far: each stage's growth over its base image
+    (read from the intermediate image ids in the build output) plus the writable layers of
+    the step containers running now (found through the build's cgroup)."""
+
+    def __init__(self, client: docker.DockerClient, cgroup: BuildCgroup) -> None:
+        self.client = client
+        self.cgroup = cgroup
+        self.lock = threading.Lock()
+        self.stages: list[list[str | None]] = []  # [base image id, latest image id]
+        self.pending = ""
+        self.expect_base = False
+        self.sizes: dict[str, int] = {}
+
+    def feed(self, text: str) -> None:
+        lines = (self.pending + text).split("\n")
+        self.pending = lines.pop()
+        with self.lock:
+            for line in lines:
+                step = _STEP.match(line)
+                if step:
+                    if step.group(1).upper() == "FROM":
+                        self.stages.append([None, None])
+                        self.expect_base = True
+                    continue
+                layer = _LAYER.match(line)
+                if layer and self.stages:
+                    if self.expect_base:
+                        self.stages[-1][0] = layer.group(1)
+                        self.expect_base = False
+                    self.stages[-1][1] = layer.group(1)
+
+    def measure(self) -> tuple[int, str]:
+        with self.lock:
+            stages = [list(stage) for stage in self.stages]
+        committed = sum(
+            max(0, self._size(last) - self._size(base))
+            for base, last in stages
+            if base and last and base != last
+        )
+        running = 0
+        for container_id in self.cgroup.container_ids():
+            running += sum(container_writes(self.client, {"id": container_id}).values())
+        return committed + running, ""
+
+    def _size(self, image_id: str) -> int:
+        if image_id not in self.sizes:
+            self.sizes[image_id] = int(self.client.api.inspect_image(image_id).get("Size") or 0)
+        return self.sizes[image_id]
+
+
 def build_image(
     client: docker.DockerClient,
     *,
@@ -462,13 +622,22 @@ def build_image(
             except BaseException as error:  # noqa: BLE001 - handed to the main thread
                 events.put(("raised", error))
 
+        def stop() -> None:
+            cgroup.kill_all()  # the step container first: it is the one writing
+            api.abort()
+
+        writes = _BuildWrites(client, cgroup)
+        guard = DiskGuard(writes.measure, limit=limits.disk_bytes, stop=stop, name=f"disk-{tag}")
         thread = threading.Thread(target=pump, name=f"build-{tag}", daemon=True)
         thread.start()
         image_id: str | None = None
         error: str | None = None
         timed_out = False
+        guard.start()
         try:
             while True:
+                if guard.exceeded:
+                    break
                 try:
                     kind, payload = events.get(timeout=max(0.05, min(1.0, deadline.remaining())))
                 except queue.Empty:
@@ -479,6 +648,8 @@ def build_image(
                 if kind == "done":
                     break
                 if kind == "raised":
+                    if guard.exceeded:
+                        break
                     if deadline.expired:
                         timed_out = True
                         break
@@ -496,6 +667,7 @@ def build_image(
                 text = _ANSI.sub("", text)
                 if text:
                     buffer.add(text)
+                    writes.feed(text)
                     progress(Stage.BUILDING, f"building {what}", text)
                 if payload.get("aux", {}).get("ID"):
                     image_id = payload["aux"]["ID"]
@@ -504,12 +676,17 @@ def build_image(
                     buffer.add(f"ERROR: {payload['error']}\n")
                     break
         finally:
+            guard.close()
             if timed_out or thread.is_alive():
                 api.abort()
                 cgroup.kill_all()
                 thread.join(timeout=10)
             api.close()
-        if timed_out:
+        if guard.exceeded:
+            timed_out, image_id = False, None
+            error = guard.message(f"the build of {what}")
+            buffer.add(f"\nERROR: {error}\n")
+        elif timed_out:
             error = (
                 f"build timed out after {limits.build_timeout_s}s (the sandbox limit); last output: "
                 + " | ".join(buffer.last_lines(3))
@@ -775,11 +952,19 @@ class SandboxJob:
         self.owned.images.append(image_id)
 
     def create_network(self, suffix: str) -> str:
+        """An internal bridge network whose bridge has no address on the host.
+
+        `internal` only stops forwarding; the host itself still answers on the bridge's
+        gateway address, so a container could reach every host service listening on
+        0.0.0.0. Inhibiting the bridge's IPv4 address leaves the host nothing to answer on,
+        while containers on the network still reach each other.
+        """
         name = self.name(suffix)
         with engine_call(f"creating network {name}"):
             network = self.client.api.create_network(
-                name, driver="bridge", internal=True, labels=self.labels(), check_duplicate=True
-            )
+                name, driver="bridge", internal=True, labels=self.labels(), check_duplicate=True,
+                options={NETWORK_NO_HOST_ADDRESS: "true"},
+            )  # fmt: skip
         self.owned.networks.append(network["Id"])
         return name
 
@@ -862,6 +1047,14 @@ class SandboxJob:
             return ExecResult(exit_code=exit_code, output=output, timed_out=timed_out)
         finally:
             self._remove_container(container.id)
+
+    def kill_containers(self) -> None:
+        """SIGKILL every container of this job now; they stay for inspection until teardown."""
+        label = {"label": f"{LABEL_JOB}={self.job_id}"}
+        with contextlib.suppress(*ENGINE_ERRORS):
+            for container in self.client.api.containers(filters=label):
+                with contextlib.suppress(*ENGINE_ERRORS):
+                    self.client.api.kill(container["Id"])
 
     # teardown ----------------------------------------------------------------------
     def teardown(self) -> None:
@@ -1117,6 +1310,7 @@ def janitor(
         "baselines": 0,
         "cache_images": 0,
         "cgroups": 0,
+        "scratch": 0,
         "reclaimed_bytes": 0,
         "errors": [],
     }
@@ -1147,21 +1341,44 @@ def janitor(
                 )
         with engine_call("janitor: listing images"):
             images = api.images(all=True, filters={"label": label})
-        for image in images:
-            if _epoch(image.get("Created")) <= cutoff and not _protected_image(image):
-                _janitor_remove(
-                    report,
-                    "images",
-                    lambda i=image: api.remove_image(i["Id"], force=True, noprune=True),
-                )
+        _janitor_images(
+            report,
+            api,
+            [
+                i["Id"]
+                for i in images
+                if _epoch(i.get("Created")) <= cutoff and not _protected_image(i)
+            ],
+        )
         if job_id is None:
             _janitor_baselines(client, report)
             _janitor_cache(client, report, cache_budget_bytes)
             report["cgroups"] = _janitor_cgroups(client, cutoff)
+            report["scratch"] = _janitor_scratch(older_than_s)
     finally:
         if own_client:
             client.close()
     return report
+
+
+def _janitor_images(report: dict[str, Any], api: Any, pending: list[str]) -> None:
+    """Remove a job's images, children before parents: a build labels its last steps (one
+    LABEL step per label), so one job has several labelled images, each the parent of the
+    next, and a parent cannot go while its child is there. Pass after pass, while some go."""
+    while pending:
+        failed: list[tuple[str, BaseException]] = []
+        for image_id in pending:
+            try:
+                api.remove_image(image_id, force=True, noprune=True)
+                report["images"] += 1
+            except docker.errors.NotFound:
+                pass
+            except ENGINE_ERRORS as error:
+                failed.append((image_id, error))
+        if len(failed) == len(pending):
+            report["errors"] += [f"images: {one_line(error)}" for _, error in failed]
+            return
+        pending = [image_id for image_id, _ in failed]
 
 
 def _janitor_remove(report: dict[str, Any], kind: str, remove: Any) -> None:
@@ -1191,9 +1408,12 @@ def _janitor_baselines(client: docker.DockerClient, report: dict[str, Any]) -> N
 def _janitor_cache(client: docker.DockerClient, report: dict[str, Any], budget: int) -> None:
     """The classic builder's cache is the untagged images; drop the oldest dangling ones (and
     with them their untagged parents) while the cache is above `budget` bytes."""
-    with engine_call("janitor: measuring the build cache"):
+    try:
         pinned = _tagged_layer_bytes(client)
-        used = int(client.df().get("LayersSize") or 0)
+        used = _layers_size(client)
+    except ENGINE_ERRORS as error:  # e.g. another janitor's `docker system df` is running
+        report["errors"].append(f"cache: measuring skipped this run: {one_line(error)}")
+        return
     report["cache_bytes_before"] = max(0, used - pinned)
     if used - pinned <= budget:
         return
@@ -1209,8 +1429,11 @@ def _janitor_cache(client: docker.DockerClient, report: dict[str, Any], budget: 
             if error.status_code != 409:
                 report["errors"].append(f"cache image: {one_line(error)}")
             continue
-        with engine_call("janitor: measuring disk usage"):
-            now = int(client.df().get("LayersSize") or 0)
+        try:
+            now = _layers_size(client)
+        except ENGINE_ERRORS as error:
+            report["errors"].append(f"cache: measuring stopped this run: {one_line(error)}")
+            break
         report["reclaimed_bytes"] += max(0, used - now)
         used = now
         if used - pinned <= budget:
@@ -1219,6 +1442,13 @@ def _janitor_cache(client: docker.DockerClient, report: dict[str, Any], budget: 
         report["reclaimed_bytes"] += int(
             client.api.prune_builds(keep_storage=budget).get("SpaceReclaimed") or 0
         )
+
+
+def _layers_size(client: docker.DockerClient) -> int:
+    """`docker system df`'s layer bytes. The engine runs one df at a time and refuses a second
+    ("a disk usage operation is already running"): two janitors at once, or a janitor beside
+    an operator's `docker system df`, would otherwise crash one of them."""
+    return int(client.df().get("LayersSize") or 0)
 
 
 def _tagged_layer_bytes(client: docker.DockerClient) -> int:
@@ -1246,9 +1476,15 @@ def _tagged_layer_bytes(client: docker.DockerClient) -> int:
 
 
 def _janitor_cgroups(client: docker.DockerClient, cutoff: float) -> int:
-    """Empty build cgroups left by crashed workers (a busy one refuses rmdir, so it stays)."""
-    if not _is_local_engine(client) or not CGROUP_ROOT.is_dir():
+    """Empty build cgroups left by crashed workers (a busy one refuses rmdir, so it stays).
+
+    A running build's cgroup is empty between two RUN steps too, and removing it would let
+    the build's next steps run without its pids limit; so whatever `cutoff` says, a cgroup
+    younger than BUILD_CGROUP_MIN_AGE_S (longer than any build may last) is left alone.
+    """
+    if not is_local_engine(client) or not CGROUP_ROOT.is_dir():
         return 0
+    cutoff = min(cutoff, time.time() - BUILD_CGROUP_MIN_AGE_S)
     removed = 0
     pattern = f"{BUILD_CGROUP_PREFIX}*" if cgroup_version() == 2 else f"*/{BUILD_CGROUP_PREFIX}*"
     for directory in CGROUP_ROOT.glob(pattern):
@@ -1257,3 +1493,11 @@ def _janitor_cgroups(client: docker.DockerClient, cutoff: float) -> int:
                 directory.rmdir()
                 removed += 1
     return removed
+
+
+def _janitor_scratch(older_than_s: int) -> int:
+    """The grader's scratch directories of jobs that died with their worker (SIGKILL, OOM,
+    a lost machine): nothing else would ever remove them."""
+    from .grader import scratch_sweep  # the grader owns the scratch root; imported late
+
+    return scratch_sweep(older_than_s=older_than_s)

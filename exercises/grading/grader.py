@@ -87,6 +87,23 @@ def scratch_root() -> Path:
     return root
 
 
+def scratch_sweep(*, older_than_s: float) -> int:
+    """Remove job and upload scratch directories older than `older_than_s` seconds: those of
+    gradings whose worker died before `_Job.close` (a live job's are younger than the
+    longest grading). Returns how many were removed."""
+    cutoff = time.time() - older_than_s
+    removed = 0
+    for path in scratch_root().iterdir():
+        try:
+            stale = path.name.startswith(("job-", "upload-")) and path.lstat().st_mtime <= cutoff
+        except OSError:
+            continue
+        if stale and path.is_dir() and not path.is_symlink():
+            shutil.rmtree(path, ignore_errors=True)
+            removed += not path.exists()
+    return removed
+
+
 def assets_dir(exercise: str) -> Path:
     root = os.environ.get(ASSETS_ENV) or Path(__file__).resolve().parent.parent / "assets"
     return Path(root) / exercise

@@ -32,7 +32,9 @@ from docker.types import EndpointConfig, Mount, Ulimit
 import docker
 
 from . import engine
+from .dockerfile import dockerfile_parse, external_sources
 from .types import (
+    GradingError,
     InfrastructureError,
     ProgressCallback,
     RuntimeObservations,
@@ -287,6 +289,7 @@ class _Session:
         self.image_attrs: dict[str, Any] = {}
         self.networks: dict[str, str] = {}  # compose network -> job network name
         self.volumes: dict[str, str] = {}  # compose volume -> job volume name
+        self.volume_paths: dict[str, Path] = {}  # job volume name -> its mountpoint on this host
         self.running: dict[str, _Running] = {}
         self.skipped: set[str] = set()
         self.deadline = engine.Deadline(limits.run_timeout_s)  # restarted when bring-up begins
@@ -307,11 +310,20 @@ class _Session:
                 return
             scan = _Background(self.scan)
             started = time.monotonic()
+            guard = engine.DiskGuard(
+                self.written, limit=self.limits.disk_bytes, stop=self.job.kill_containers,
+                name=f"disk-{self.plan.job_id}",
+            )  # fmt: skip
+            guard.start()
             try:
                 self.bring_up()
                 self.probe_http()
                 self.collect()
             finally:
+                guard.close()
+                if guard.exceeded:  # the root cause of whatever failed after it
+                    self.obs.run_error = guard.message("the stack")
+                    self.note(f"sandbox: {self.obs.run_error}")
                 self.obs.run_ms = int((time.monotonic() - started) * 1000)
                 waited = time.monotonic()
                 scan.join(reraise=sys.exc_info()[0] is None)
@@ -325,6 +337,13 @@ class _Session:
         self.progress(Stage.BUILDING, "building your image", "")
         build = (plan.services.get(plan.app_service) or {}).get("build") or {}
         args = build.get("args") if isinstance(build, dict) else None
+        offline = self.offline_problem(
+            {k: str(v) for k, v in (args or {}).items() if v is not None}
+        )
+        if offline:
+            self.obs.build_error = offline
+            self.log.add(f"ERROR: {offline}\n")
+            return
         outcome = engine.build_image(
             self.client,
             context=plan.workdir,
@@ -359,11 +378,54 @@ class _Session:
         self.tag_app_image()
         self.obs.build_ok = True
 
+    def offline_problem(self, build_args: dict[str, str]) -> str | None:
+        """Why the build would make the engine fetch something itself, or None.
+
+        Builds run with `--network none`, but that only confines RUN steps: the daemon pulls a
+        missing FROM / COPY --from image and downloads ADD URLs from the host's network,
+        loopback included (`ADD http://127.0.0.1:8000/...` would put a host service's answer
+        in the build log). So every such source is checked before the engine sees the build.
+        """
+        try:
+            text = (self.plan.workdir / self.plan.dockerfile).read_text(encoding="utf-8-sig")
+            parsed = dockerfile_parse(text)
+        except (GradingError, OSError, UnicodeDecodeError):
+            return None  # the build itself reports what is wrong with the file
+        images, urls = external_sources(parsed, build_args)
+        for source in urls:
+            return (
+                f"ADD cannot fetch {source.ref} (Dockerfile line {source.line}): builds in the "
+                "sandbox have no network; COPY the file from your project instead"
+            )
+        for source in {s.ref: s for s in images}.values():
+            if engine.local_image(self.client, source.ref) is None:
+                return (
+                    f"base image not available in the sandbox ({source.what} {source.ref}, "
+                    f"Dockerfile line {source.line}): nothing can be pulled here, use a local image"
+                )
+        return None
+
+    def written(self) -> tuple[int, str]:
+        """Bytes the job's containers wrote to their layers and to its volumes (DiskGuard)."""
+        label = {"label": f"{engine.LABEL_JOB}={self.job.job_id}"}
+        sizes = engine.container_writes(self.client, label)
+        if engine.is_local_engine(self.client):  # volumes are only measurable on this host
+            for name in dict.fromkeys(self.volumes.values()):
+                if name not in self.volume_paths:
+                    with engine.engine_call(f"inspecting volume {name}"):
+                        self.volume_paths[name] = Path(
+                            self.client.api.inspect_volume(name).get("Mountpoint") or "/nonexistent"
+                        )
+                sizes[f"volume {name}"] = engine.tree_bytes(self.volume_paths[name])
+        top = max(sizes, key=lambda key: sizes[key], default="")
+        return sum(sizes.values()), f"mostly {top}" if top else ""
+
     def tag_app_image(self) -> None:
         """Give the image the app service's `image:` name, unless a non-job image owns it."""
         assert self.image_id
         ref = self.plan.app_image_tag
         split = _split_ref(ref) if ref else None
+        tagged: list[str] = []
         if split is None:
             if ref:
                 self.note(f"sandbox: the image was not tagged {ref!r} (not a taggable reference)")
@@ -377,9 +439,14 @@ class _Session:
             else:
                 with engine.engine_call(f"tagging the image {ref}"):
                     self.client.api.tag(self.image_id, split[0], split[1])
+                tagged.append(f"{split[0]}:{split[1]}")
+        # The name is shared by every job grading the same compose file: a concurrent job may
+        # move it to its own image a moment later, so what this job tagged is taken as done
+        # rather than read back from the engine.
         attrs = engine.local_image(self.client, self.image_id) or {}
         job_tag = f"{self.job.image_repo}:app"
-        self.obs.final_image_tags = [t for t in attrs.get("RepoTags") or [] if t != job_tag]
+        tags = [t for t in attrs.get("RepoTags") or [] if t != job_tag]
+        self.obs.final_image_tags = [*tagged, *(t for t in tags if t not in tagged)]
 
     def baseline(self) -> None:
         if self.plan.dev_context is None:

@@ -131,6 +131,7 @@ class SandboxLimits:
     pids: int = 256
     log_bytes: int = 256 * 1024  # captured build/run log
     image_bytes: int = 1024**3  # maximum size of a built image
+    disk_bytes: int = 2 * 1024**3  # what a build, or a running stack, may write to disk
     build_network: bool = False  # builds run without network by default
 
 
