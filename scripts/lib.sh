@@ -11,7 +11,7 @@ say() { printf '\033[1m==> %s\033[0m\n' "$*"; }
 
 # Debian packages the platform and its tests need (installed only when missing, only as root).
 SYSTEM_PACKAGES=(python3-venv python3-dev build-essential git curl ca-certificates
-  docker.io redis-server debootstrap chromium fonts-dejavu-core)
+  docker.io redis-server debootstrap chromium fonts-dejavu-core iproute2 util-linux e2fsprogs socat)
 
 ensure_system_packages() {
   local missing=()
@@ -67,7 +67,11 @@ start_redis() {
   return 1
 }
 
+# The machine's engine builds the stand-in base images (and Drydock's own image); learners'
+# submissions run only on the dedicated grading engine (scripts/grading-engine), which gets a
+# copy of the stand-ins.
 start_engine_and_standins() {
   "$ROOT/scripts/start-engine"
   "$ROOT/docker/standins/build"
+  "$ROOT/scripts/grading-engine" start
 }
