@@ -17,7 +17,14 @@ from typing import Any
 import docker
 import docker.errors
 
-from .errors import ENGINE_ERRORS, EngineUnavailable, Origin, engine_error, one_line
+from .errors import (
+    ENGINE_ERRORS,
+    ENGINE_UNREACHABLE,
+    EngineUnavailable,
+    Origin,
+    engine_error,
+    one_line,
+)
 
 log = logging.getLogger(__name__)
 
@@ -48,7 +55,7 @@ def connect(*, timeout: int = CLIENT_TIMEOUT_S) -> docker.DockerClient:
         client = docker.from_env(timeout=timeout)
         client.ping()
     except ENGINE_ERRORS as error:
-        raise EngineUnavailable(f"engine unreachable: {one_line(error)}") from error
+        raise EngineUnavailable(ENGINE_UNREACHABLE.format(detail=one_line(error))) from error
     return client
 
 

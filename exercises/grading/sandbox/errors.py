@@ -40,6 +40,10 @@ LEARNER_START_ERRORS = (
     "invalid",
     "exec format error",
 )
+# Messages: the learner's (SandboxUserError) and Drydock's own (InfrastructureError, logged).
+ENGINE_REFUSED = "the engine refused {what}: {detail}"
+ENGINE_FAILED = "engine: {what} failed: {detail}"
+ENGINE_UNREACHABLE = "engine unreachable: {detail}"
 
 
 class EngineUnavailable(InfrastructureError):
@@ -91,13 +95,13 @@ def engine_error(
         if (origin is Origin.LEARNER_CONFIG and status == 400) or (
             origin is Origin.LEARNER_BUILD and 400 <= status < 500
         ):
-            return SandboxUserError(f"the engine refused {what}: {detail}", detail)
+            return SandboxUserError(ENGINE_REFUSED.format(what=what, detail=detail), detail)
         # `docker start` answers a bad entrypoint or user with text only (its status varies).
         if origin is Origin.LEARNER_START and any(
             marker in detail.lower() for marker in LEARNER_START_ERRORS
         ):
             return StartRefused(detail)
-    return InfrastructureError(f"engine: {what} failed: {detail}")
+    return InfrastructureError(ENGINE_FAILED.format(what=what, detail=detail))
 
 
 def is_learner_error(error: BaseException, origin: Origin) -> bool:
