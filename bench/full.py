@@ -3,7 +3,7 @@
 Drydock and the baseline alternate (baseline, Drydock, baseline, Drydock ...) after one
 warm-up of each, so both see the same machine. Where Drydock's time goes comes from the
 grader's own progress callback (a timestamp per stage message) and the runtime's
-`phase_ms`, read by wrapping `runtime.observe` for the bench only.
+`phase_ms`, read by wrapping `sandbox.observe` for the bench only.
 """
 
 from __future__ import annotations
@@ -16,8 +16,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from exercises.grading import grader, runtime
-from exercises.grading.types import Stage
+from exercises.grading import grader, sandbox
+from exercises.grading.types import Stage, no_progress
 
 from .bare import ASSETS, BareStack, BareTimes
 from .report import Report, median, ratio
@@ -69,26 +69,26 @@ class _Recorder:
 
 
 class _ObserveTap:
-    """Wraps runtime.observe for the bench to read `phase_ms` and the job id."""
+    """Wraps sandbox.observe for the bench to read `phase_ms` and the job id."""
 
     def __init__(self) -> None:
-        self.original = runtime.observe
+        self.original = sandbox.observe
         self.last: Any = None
         self.job_id = ""
         self.job_ids: list[str] = []
 
     def __enter__(self) -> _ObserveTap:
-        def observe(plan, limits, progress=runtime.no_progress):  # type: ignore[no-untyped-def]
+        def observe(plan, limits, progress=no_progress):  # type: ignore[no-untyped-def]
             self.job_id = plan.job_id
             self.job_ids.append(plan.job_id)
             self.last = self.original(plan, limits, progress)
             return self.last
 
-        runtime.observe = observe
+        sandbox.observe = observe
         return self
 
     def __exit__(self, *exc: object) -> None:
-        runtime.observe = self.original
+        sandbox.observe = self.original
 
 
 def grade_once(tap: _ObserveTap) -> Grading:

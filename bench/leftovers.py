@@ -10,7 +10,9 @@ from __future__ import annotations
 import contextlib
 from pathlib import Path
 
-from exercises.grading import engine
+from exercises.grading.sandbox.client import LABEL_JOB, connect
+from exercises.grading.sandbox.job import SandboxJob
+from exercises.grading.sandbox.limits import BUILD_CGROUP_PREFIX, CGROUP_ROOT
 from exercises.grading.types import SandboxLimits
 
 
@@ -26,11 +28,11 @@ def job_ids_in(scratch: Path) -> set[str]:
 
 def _build_cgroups(job_ids: set[str]) -> list[Path]:
     """Build cgroups (`drydock-build-<job id>` in each cgroup v1 hierarchy) of these jobs."""
-    root = engine.CGROUP_ROOT
+    root = CGROUP_ROOT
     return [
         path
         for job in sorted(job_ids)
-        for path in root.glob(f"*/{engine.BUILD_CGROUP_PREFIX}{job}")
+        for path in root.glob(f"*/{BUILD_CGROUP_PREFIX}{job}")
         if path.is_dir()
     ]
 
@@ -44,17 +46,17 @@ def count_and_clean(job_ids: set[str]) -> int:
     for path in sorted(cgroups, key=lambda p: len(p.parts), reverse=True):
         with contextlib.suppress(OSError):  # still has tasks: the engine janitor's business
             path.rmdir()
-    client = engine.connect()
+    client = connect()
     try:
         api = client.api
         left = len({path.name for path in cgroups})  # one per job, whatever the hierarchies
         for job in sorted(job_ids):
-            label = {"label": f"{engine.LABEL_JOB}={job}"}
+            label = {"label": f"{LABEL_JOB}={job}"}
             left += len(api.containers(all=True, filters=label))
             left += len(api.networks(filters=label))
             left += len((api.volumes(filters=label) or {}).get("Volumes") or [])
             left += len(api.images(filters=label))
-            engine.SandboxJob(client, job, SandboxLimits()).teardown()
+            SandboxJob(client, job, SandboxLimits()).teardown()
         return left
     finally:
         client.close()

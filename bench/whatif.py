@@ -10,7 +10,7 @@ changes Drydock: these numbers back the recommendations in the bench's closing n
 - `no_scan`: no canary scan of the image during bring-up (today it streams the whole
   image through `docker save` while PostgreSQL initialises, on the same two cores); the
   upper bound of what scanning only the learner's own layers would gain.
-- `no_disk_guard`: no disk-usage polling (`engine.DiskGuard`, `docker ps --size` and a
+- `no_disk_guard`: no disk-usage polling (`sandbox.limits.DiskGuard`, `docker ps --size` and a
   walk of the job's volumes every 0.5 s during the build and the run).
 - `all`: the three together.
 """
@@ -21,7 +21,8 @@ import itertools
 from collections.abc import Callable, Iterator
 from contextlib import AbstractContextManager, ExitStack, contextmanager
 
-from exercises.grading import engine, grader, policy
+from exercises.grading import grader, policy
+from exercises.grading.sandbox import canary, limits
 
 from .full import Grading, _ObserveTap, grade_once
 from .report import Report, median
@@ -57,11 +58,11 @@ def stable_canaries() -> AbstractContextManager[None]:
 
 
 def no_scan() -> AbstractContextManager[None]:
-    return _patched(engine, "scan_image_for_canaries", lambda *a, **k: engine.CanaryScan())
+    return _patched(canary, "scan_image_for_canaries", lambda *a, **k: canary.CanaryScan())
 
 
 def no_disk_guard() -> AbstractContextManager[None]:
-    return _patched(engine.DiskGuard, "start", lambda self: None)
+    return _patched(limits.DiskGuard, "start", lambda self: None)
 
 
 def all_fixes() -> AbstractContextManager[None]:

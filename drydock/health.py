@@ -89,13 +89,9 @@ def check_broker() -> Check:
 
 def engine_ping() -> str:
     """Ping the engine DOCKER_HOST names; raises InfrastructureError when unreachable."""
-    from exercises.grading import engine  # docker-py is only imported where it is used
+    from exercises.grading import sandbox  # docker-py is only imported where it is used
 
-    client = engine.connect(timeout=5)
-    try:
-        return f"engine {client.version().get('Version', '?')}"
-    finally:
-        client.close()
+    return sandbox.engine_status(timeout=5)
 
 
 def check_engine_direct() -> Check:

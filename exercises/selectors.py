@@ -21,7 +21,7 @@ from pygments.lexers import DockerLexer, TextLexer, YamlLexer
 
 from course.models import Lesson
 
-from .grading import engine as grading_engine
+from .grading import sandbox
 from .grading.types import CHECK_IDS, InfrastructureError
 from .models import ChecklistItem, Exercise, Submission, SubmissionCheck
 
@@ -343,10 +343,9 @@ def _engine_up() -> bool | None:
     if mode != "direct":
         return None
     try:
-        client = grading_engine.connect(timeout=2)
+        sandbox.engine_status(timeout=2)
     except InfrastructureError:
         return False
-    client.close()
     return True
 
 

@@ -26,8 +26,7 @@ from django.db import DatabaseError, OperationalError, transaction
 from django.db.models import F, Max, Q
 from django.utils import timezone
 
-from .grading import engine as grading_engine
-from .grading import grader
+from .grading import grader, sandbox
 from .grading.types import GradingError, InfrastructureError, Stage, Status
 from .models import ChecklistItem, Exercise, Submission, SubmissionCheck
 
@@ -636,8 +635,8 @@ def submissions_janitor(*, now: datetime | None = None, requeue_limit: int = 200
     now = now or timezone.now()
     report: dict[str, Any] = {"engine": None, "stuck": 0, "expired": 0, "requeued": 0}
     try:
-        report["engine"] = grading_engine.janitor(
-            older_than_s=settings.DRYDOCK_JANITOR_ENGINE_AGE_S
+        report["engine"] = sandbox.janitor(
+            older_than_s=settings.DRYDOCK_JANITOR_ENGINE_AGE_S, sweep_scratch=grader.scratch_sweep
         )
     except Exception as error:  # the engine being down must not stop the database clean-up
         report["engine"] = {"errors": [str(error)[:300]]}

@@ -7,8 +7,9 @@ One module per concern:
   compose     — bomb-safe YAML load and the real Docker Compose CLI (`config --format json`)
   policy      — sandbox policy: reject hostile compose files, normalise the rest for the sandbox
   checks      — the seven checklist rules (static) and their runtime confirmations
-  engine      — every call to the Docker engine: builds, sandboxed runs, probes, teardown, janitor
-  runtime     — brings a normalised stack up in the sandbox and collects RuntimeObservations
+  sandbox/    — the only code that talks to the Docker engine (docker-py): builds, sandboxed
+                runs, probes, teardown, janitor; `observe(plan, limits, progress)` collects
+                RuntimeObservations (one module per concern, see its __init__)
   grader      — orchestration: static analysis, then (optionally) build/run, then the report
   types       — result types shared by all of the above (the JSON contract)
 """

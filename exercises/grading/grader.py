@@ -319,9 +319,9 @@ def _observe(
 ) -> RuntimeObservations:
     if not plan.app_service:
         return RuntimeObservations(build_ok=False, build_error=NO_APP_TO_RUN)
-    from . import runtime  # imported here so that static grading never imports docker
+    from . import sandbox  # imported here so that static grading never imports docker
 
-    return runtime.observe(plan, limits, progress)
+    return sandbox.observe(plan, limits, progress)
 
 
 def _reject(result: GradeResult, violations: list[PolicyViolation], started: float) -> None:

@@ -354,7 +354,7 @@ def test_regrade_reruns_a_finished_submission_in_place(
 
 
 def test_janitor_ends_stuck_gradings_and_requeues_orphans(submit, enqueued, monkeypatch):
-    monkeypatch.setattr(services.grading_engine, "janitor", lambda **kw: {"containers": 2})
+    monkeypatch.setattr(services.sandbox, "janitor", lambda **kw: {"containers": 2})
     now = timezone.now()
     stuck, alive, delayed, lost, fresh, expired = (submit() for _ in range(6))
     Submission.objects.filter(pk=stuck.pk).update(
@@ -385,7 +385,7 @@ def test_janitor_survives_an_unreachable_engine(submit, monkeypatch, enqueued):
     def down(**kwargs):
         raise InfrastructureError("engine unreachable")
 
-    monkeypatch.setattr(services.grading_engine, "janitor", down)
+    monkeypatch.setattr(services.sandbox, "janitor", down)
     assert services.submissions_janitor()["engine"] == {"errors": ["engine unreachable"]}
 
 

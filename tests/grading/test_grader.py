@@ -50,7 +50,7 @@ def healthy(plan: SandboxPlan) -> RuntimeObservations:
 
 @pytest.fixture
 def runtime(monkeypatch):
-    """A fake `exercises.grading.runtime` that records the plan and answers `observe` with
+    """A fake `exercises.grading.sandbox` that records the plan and answers `observe` with
     `healthy(plan)`, modified by the test's `tweak(plan, observations)`."""
     fake = types.SimpleNamespace(plans=[], tweak=lambda plan, observed: None)
 
@@ -63,10 +63,10 @@ def runtime(monkeypatch):
         observed = healthy(plan)
         return fake.tweak(plan, observed) or observed
 
-    module = types.ModuleType("exercises.grading.runtime")
+    module = types.ModuleType("exercises.grading.sandbox")
     module.observe = observe
-    monkeypatch.setitem(sys.modules, "exercises.grading.runtime", module)
-    monkeypatch.setattr(exercises.grading, "runtime", module, raising=False)
+    monkeypatch.setitem(sys.modules, "exercises.grading.sandbox", module)
+    monkeypatch.setattr(exercises.grading, "sandbox", module, raising=False)
     return fake
 
 
@@ -188,11 +188,11 @@ def test_unexpected_exceptions_become_a_one_line_error(submit, reference, runtim
     assert "grading job" in caplog.text
 
 
-def test_static_grading_never_imports_the_runtime(submit, reference, monkeypatch):
-    monkeypatch.delitem(sys.modules, "exercises.grading.runtime", raising=False)
+def test_static_grading_never_imports_the_sandbox(submit, reference, monkeypatch):
+    monkeypatch.delitem(sys.modules, "exercises.grading.sandbox", raising=False)
     monkeypatch.delitem(sys.modules, "docker", raising=False)
     grade_directory(submit(reference), static_only=True)
-    assert "exercises.grading.runtime" not in sys.modules and "docker" not in sys.modules
+    assert "exercises.grading.sandbox" not in sys.modules and "docker" not in sys.modules
 
 
 def test_scratch_directories_are_removed(submit, reference, development, scratch_dir, runtime):

@@ -12,7 +12,7 @@ from pathlib import Path
 
 import pytest
 
-from exercises.grading import engine
+from exercises.grading.sandbox.client import LABEL_JOB, connect, local_image
 from exercises.grading.types import InfrastructureError, SandboxPlan
 
 REPO = Path(__file__).resolve().parents[2]
@@ -43,7 +43,7 @@ def compose_binary() -> Path:
 @pytest.fixture(scope="session")
 def docker_client():
     try:
-        client = engine.connect(timeout=60)
+        client = connect(timeout=60)
     except InfrastructureError as error:
         pytest.skip(f"no Docker engine: {error}")
     yield client
@@ -56,7 +56,7 @@ def standins(docker_client) -> None:
     missing = [
         ref
         for ref in ("node:18", "node:18-alpine", "postgres:14-alpine", "busybox:latest")
-        if engine.local_image(docker_client, ref) is None
+        if local_image(docker_client, ref) is None
     ]
     if missing:
         pytest.skip(f"stand-in images missing: {', '.join(missing)} (run docker/standins/build)")
@@ -64,7 +64,7 @@ def standins(docker_client) -> None:
 
 def job_leftovers(client, job_id: str) -> dict[str, list[str]]:
     """Everything on the engine still labelled with this job."""
-    label = {"label": f"{engine.LABEL_JOB}={job_id}"}
+    label = {"label": f"{LABEL_JOB}={job_id}"}
     return {
         "containers": [c["Id"][:12] for c in client.api.containers(all=True, filters=label)],
         "networks": [n["Name"] for n in client.api.networks(filters=label)],

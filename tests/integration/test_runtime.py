@@ -7,10 +7,14 @@ from __future__ import annotations
 import time
 import uuid
 
+import docker
 import pytest
 
-import docker
-from exercises.grading import engine, runtime
+from exercises.grading import sandbox
+from exercises.grading.sandbox.client import local_image
+from exercises.grading.sandbox.health import MIN_HEALTH_BUDGET_S
+from exercises.grading.sandbox.janitor import janitor
+from exercises.grading.sandbox.job import SandboxJob
 from exercises.grading.types import SandboxLimits, Stage
 
 from .conftest import REFERENCE, job_leftovers
@@ -32,7 +36,7 @@ APP_HEALTHCHECK = """    healthcheck:
 def observe(plan, limits: SandboxLimits = LIMITS):
     stages: list[Stage] = []
     started = time.monotonic()
-    observations = runtime.observe(
+    observations = sandbox.observe(
         plan, limits, lambda stage, message, log="": stages.append(stage)
     )
     return observations, time.monotonic() - started, stages
@@ -115,7 +119,7 @@ def test_healthcheck_that_never_passes_is_caught(make_plan, test, fast_fail):
     assert app.started
     assert app.health_ok is False
     assert app.healthcheck and app.healthcheck[0] == "CMD"
-    budget_ms = 1000 * max(runtime.MIN_HEALTH_BUDGET_S, 1 + 2 * 2)
+    budget_ms = 1000 * max(MIN_HEALTH_BUDGET_S, 1 + 2 * 2)
     if fast_fail:
         assert "cannot run in this image" in app.health_output
         assert obs.phase_ms["health_app"] < 2000
@@ -193,7 +197,7 @@ def test_out_of_memory_is_a_learner_result(make_plan):
 
 def test_janitor_removes_a_crashed_jobs_leftovers(docker_client, standins):
     job_id = uuid.uuid4().hex[:12]
-    job = engine.SandboxJob(docker_client, job_id, LIMITS)  # never exited: a "crashed" worker
+    job = SandboxJob(docker_client, job_id, LIMITS)  # never exited: a "crashed" worker
     network = job.create_network("net-default")
     volume = job.create_volume("vol-data")
     job.create_container(
@@ -201,7 +205,7 @@ def test_janitor_removes_a_crashed_jobs_leftovers(docker_client, standins):
     )
     assert any(job_leftovers(docker_client, job_id).values())
 
-    report = engine.janitor(docker_client, job_id=job_id)
+    report = janitor(docker_client, job_id=job_id)
 
     assert job_leftovers(docker_client, job_id) == {
         "containers": [],
@@ -216,7 +220,7 @@ def test_janitor_removes_a_crashed_jobs_leftovers(docker_client, standins):
         "postgres:14-alpine",
         "busybox:latest",
     ):  # stand-ins are never touched
-        assert engine.local_image(docker_client, ref) is not None
+        assert local_image(docker_client, ref) is not None
 
 
 def test_unreachable_engine_is_an_infrastructure_error(monkeypatch, tmp_path):
@@ -233,11 +237,11 @@ def test_unreachable_engine_is_an_infrastructure_error(monkeypatch, tmp_path):
         services={},
     )
     with pytest.raises(InfrastructureError, match="engine unreachable"):
-        runtime.observe(plan, LIMITS)
+        sandbox.observe(plan, LIMITS)
 
 
 def test_exec_gives_up_at_its_deadline(docker_client, standins):
-    with engine.SandboxJob(docker_client, uuid.uuid4().hex[:12], LIMITS) as job:
+    with SandboxJob(docker_client, uuid.uuid4().hex[:12], LIMITS) as job:
         network = job.create_network("net-default")
         container = job.create_container(
             service="s", image="busybox:latest", command=["sleep", "60"], network=network

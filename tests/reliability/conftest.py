@@ -124,9 +124,9 @@ def private_engine() -> Iterator[PrivateEngine]:
 
 @pytest.fixture
 def engine_client(private_engine):
-    from exercises.grading import engine
+    from exercises.grading import sandbox
 
-    client = engine.connect(timeout=60)
+    client = sandbox.connect(timeout=60)
     yield client
     client.close()
 

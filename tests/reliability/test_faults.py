@@ -20,7 +20,10 @@ from django.db import connections
 from django.utils import timezone
 
 from exercises import services
-from exercises.grading import engine
+from exercises.grading import grader
+from exercises.grading.sandbox.client import LABEL_SERVICE, connect
+from exercises.grading.sandbox.janitor import janitor
+from exercises.grading.sandbox.limits import BUILD_CGROUP_PREFIX
 from exercises.models import Submission
 from tests.worker.fixtures import poll_statuses, wait_for
 
@@ -85,7 +88,7 @@ def children(pid: int) -> list[int]:
 
 def build_running(job: str) -> bool:
     """A RUN step container of the job's build is running (its build cgroup has a member)."""
-    cgroup = Path("/sys/fs/cgroup/pids") / f"{engine.BUILD_CGROUP_PREFIX}{job}"
+    cgroup = Path("/sys/fs/cgroup/pids") / f"{BUILD_CGROUP_PREFIX}{job}"
     return cgroup.is_dir() and any(p.is_dir() for p in cgroup.iterdir())
 
 
@@ -145,9 +148,11 @@ def test_worker_killed_in_the_middle_of_a_build(stack, submit, victim):
 
     task_id = Submission.objects.get(pk=submission.pk).task_id
     received = worker.log.read_text(errors="replace").count(f"[{task_id}] received")
-    on_engine = sum(map(len, job_labelled(engine.connect()).values()))
-    report = engine.janitor(older_than_s=0)  # the periodic janitor, as if 30 minutes had passed
-    assert job_labelled(engine.connect()) == NOTHING
+    on_engine = sum(map(len, job_labelled(connect()).values()))
+    report = janitor(
+        older_than_s=0, sweep_scratch=grader.scratch_sweep
+    )  # the periodic janitor, as if 30 minutes had passed
+    assert job_labelled(connect()) == NOTHING
     assert job not in job_ids(stack["scratch"]), report
     if victim == "whole-worker":
         worker = stack["start"](concurrency=1, **WORKER_ENV)
@@ -175,9 +180,9 @@ def slow_start(seconds: int) -> dict[str, str]:
 
 
 def app_container_up() -> bool:
-    client = engine.connect()
+    client = connect()
     try:
-        return bool(client.api.containers(filters={"label": f"{engine.LABEL_SERVICE}=app"}))
+        return bool(client.api.containers(filters={"label": f"{LABEL_SERVICE}=app"}))
     finally:
         client.close()
 
@@ -199,10 +204,12 @@ def test_engine_restarted_during_a_run(stack, submit):
     assert row.attempt == 1 and not row.is_infrastructure_error
     assert row.grading_attempts >= 2, "the interrupted run must not count as the result"
     # the interrupted run could not tear down (the engine was gone): the janitor's work
-    left = sum(map(len, job_labelled(engine.connect()).values()))
-    report = engine.janitor(older_than_s=0)  # as if 30 minutes had passed
+    left = sum(map(len, job_labelled(connect()).values()))
+    report = janitor(
+        older_than_s=0, sweep_scratch=grader.scratch_sweep
+    )  # as if 30 minutes had passed
     assert report["errors"] == [], report
-    assert job_labelled(engine.connect()) == NOTHING, report
+    assert job_labelled(connect()) == NOTHING, report
     FIGURES.line(f"fault engine-restart: the engine restarted mid-run in {restart_s:.0f}s; the run "
                  f"was retried and graded {row.status} (grading runs: {row.grading_attempts}, "
                  f"counted: 1); the interrupted run's {left} engine resources went to the janitor; "

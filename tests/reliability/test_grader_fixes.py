@@ -11,8 +11,13 @@ from pathlib import Path
 import docker
 import pytest
 
-from exercises.grading import engine, grader
+from exercises.grading import grader
 from exercises.grading.dockerfile import dockerfile_parse, external_sources
+from exercises.grading.sandbox.build import build_image
+from exercises.grading.sandbox.client import LABEL_JOB, NETWORK_NO_HOST_ADDRESS
+from exercises.grading.sandbox.janitor import _janitor_cgroups, janitor
+from exercises.grading.sandbox.job import SandboxJob
+from exercises.grading.sandbox.limits import BUILD_CGROUP_PREFIX, DiskGuard
 from exercises.grading.types import SandboxLimits
 
 CGROUP_PIDS = Path("/sys/fs/cgroup/pids")
@@ -50,7 +55,7 @@ def test_external_sources_of_the_reference_are_its_two_bases(tmp_path):
 def test_disk_guard_stops_the_writers_once(monkeypatch):
     written = iter([10, 50, 120, 500, 900])
     stops = []
-    guard = engine.DiskGuard(lambda: (next(written), "mostly app"), limit=100,
+    guard = DiskGuard(lambda: (next(written), "mostly app"), limit=100,
                              stop=lambda: stops.append(1), name="t", interval=0.01)  # fmt: skip
     guard.start()
     time.sleep(0.3)
@@ -71,7 +76,7 @@ def test_disk_guard_survives_failed_measurements():
             raise OSError("engine busy")
         return 0, ""
 
-    guard = engine.DiskGuard(measure, limit=1, stop=lambda: None, name="t", interval=0.01)
+    guard = DiskGuard(measure, limit=1, stop=lambda: None, name="t", interval=0.01)
     guard.start()
     time.sleep(0.2)
     guard.close()
@@ -96,34 +101,34 @@ def test_janitor_never_removes_a_young_build_cgroup(engine_client):
     of the build's next steps."""
     if not CGROUP_PIDS.is_dir():
         pytest.skip("no cgroup v1 pids controller")
-    name = f"{engine.BUILD_CGROUP_PREFIX}reliability-{uuid.uuid4().hex[:8]}"
+    name = f"{BUILD_CGROUP_PREFIX}reliability-{uuid.uuid4().hex[:8]}"
     (CGROUP_PIDS / name).mkdir()
     try:
-        engine._janitor_cgroups(engine_client, cutoff=time.time() + 60)
+        _janitor_cgroups(engine_client, cutoff=time.time() + 60)
         assert (CGROUP_PIDS / name).is_dir()
     finally:
         (CGROUP_PIDS / name).rmdir()
 
 
 def test_job_networks_leave_the_host_no_address(engine_client):
-    job = engine.SandboxJob(engine_client, uuid.uuid4().hex[:12], SandboxLimits())
+    job = SandboxJob(engine_client, uuid.uuid4().hex[:12], SandboxLimits())
     with job:
         name = job.create_network("net-default")
         options = engine_client.api.inspect_network(name)["Options"]
-    assert options.get(engine.NETWORK_NO_HOST_ADDRESS) == "true"
+    assert options.get(NETWORK_NO_HOST_ADDRESS) == "true"
 
 
 def test_janitor_removes_a_jobs_chain_of_labelled_images(engine_client, tmp_path, monkeypatch):
     """A build appends one LABEL step per label, so a job leaves a parent and a child image
     with its label; the janitor used to stop at "image has dependent child images"."""
     (tmp_path / "Dockerfile").write_text(f"FROM busybox:latest\nRUN echo {uuid.uuid4().hex}\n")
-    job = engine.SandboxJob(engine_client, uuid.uuid4().hex[:12], SandboxLimits())
-    outcome = engine.build_image(
+    job = SandboxJob(engine_client, uuid.uuid4().hex[:12], SandboxLimits())
+    outcome = build_image(
         engine_client, context=tmp_path, dockerfile="Dockerfile", tag=f"{job.image_repo}:app",
         labels=job.labels(), limits=SandboxLimits(build_timeout_s=60),
     )  # fmt: skip
     assert outcome.ok, outcome.error
-    label = {"label": f"{engine.LABEL_JOB}={job.job_id}"}
+    label = {"label": f"{LABEL_JOB}={job.job_id}"}
     assert len(engine_client.api.images(all=True, filters=label)) >= 2  # parent and child
 
     listed = engine_client.api.images
@@ -133,7 +138,7 @@ def test_janitor_removes_a_jobs_chain_of_labelled_images(engine_client, tmp_path
         return sorted(found, key=lambda i: len(engine_client.api.history(i["Id"])))
 
     monkeypatch.setattr(engine_client.api, "images", parents_first)
-    report = engine.janitor(engine_client, job_id=job.job_id)  # a crashed job: no teardown ran
+    report = janitor(engine_client, job_id=job.job_id)  # a crashed job: no teardown ran
     monkeypatch.undo()
 
     assert report["errors"] == [] and report["images"] >= 2
@@ -156,7 +161,7 @@ def test_a_concurrent_job_moving_the_shared_tag_does_not_fail_the_tagging_check(
     test caught one job failing `tagging-strategy` because another moved the tag in between."""
     from types import SimpleNamespace
 
-    from exercises.grading import runtime
+    from exercises.grading.sandbox.session import _Session
     from exercises.grading.types import RuntimeObservations
 
     ours, theirs = (
@@ -177,7 +182,7 @@ def test_a_concurrent_job_moving_the_shared_tag_does_not_fail_the_tagging_check(
         job=SimpleNamespace(image_repo="drydock/job-race"), obs=RuntimeObservations(), note=print,
     )  # fmt: skip
     try:
-        runtime._Session.tag_app_image(session)
+        _Session.tag_app_image(session)
     finally:
         monkeypatch.undo()
         for image in (ours, theirs):
@@ -190,6 +195,6 @@ def test_the_janitor_carries_on_when_another_df_is_running(engine_client, monkey
         raise docker.errors.APIError("a disk usage operation is already running")
 
     monkeypatch.setattr(engine_client, "df", busy)
-    report = engine.janitor(engine_client, older_than_s=3600)
+    report = janitor(engine_client, older_than_s=3600, sweep_scratch=grader.scratch_sweep)
     assert any("a disk usage operation is already running" in e for e in report["errors"])
     assert "scratch" in report and "cgroups" in report  # the rest of the janitor still ran

@@ -14,8 +14,8 @@ from pathlib import Path
 
 import pytest
 
-from exercises.grading import engine
 from exercises.grading.grader import grade_directory
+from exercises.grading.sandbox.client import LABEL_JOB
 from exercises.grading.types import GradeResult, SandboxLimits, Status
 
 from .figures import FIGURES
@@ -78,7 +78,7 @@ def container_pids(client, maxima: set[int]) -> Callable[[], int]:
     """The largest pids.current of the job's containers (their pids.max go to `maxima`)."""
 
     def measure() -> int:
-        ids = [c["Id"] for c in client.api.containers(filters={"label": engine.LABEL_JOB})]
+        ids = [c["Id"] for c in client.api.containers(filters={"label": LABEL_JOB})]
         found = 0
         for directory in (CGROUP_PIDS / "docker" / i for i in ids):
             if directory.is_dir():
@@ -207,7 +207,7 @@ def test_container_that_prints_gigabytes_of_log(grade, engine_client):
 
     def log_file_size() -> int:
         sizes = [Path(engine_client.api.inspect_container(c["Id"])["LogPath"]).stat().st_size
-                 for c in engine_client.api.containers(filters={"label": engine.LABEL_JOB})]  # fmt: skip
+                 for c in engine_client.api.containers(filters={"label": LABEL_JOB})]  # fmt: skip
         return max(sizes, default=0)
 
     rss_before = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss

@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from exercises.grading import grader, runtime
+from exercises.grading import grader, sandbox
 from exercises.grading.grader import grade_directory
 from exercises.grading.types import RuntimeObservations, SandboxLimits, Status
 
@@ -83,7 +83,7 @@ def no_engine(monkeypatch):
         calls.append(plan)
         raise AssertionError("a hostile submission reached the runtime")
 
-    monkeypatch.setattr(runtime, "observe", refuse)
+    monkeypatch.setattr(sandbox, "observe", refuse)
     return calls
 
 
@@ -153,7 +153,7 @@ def test_volume_device_on_the_host_is_redirected_into_the_sandbox(
         plans.append(plan)
         return RuntimeObservations(build_error="not run in this test")
 
-    monkeypatch.setattr(runtime, "observe", record)
+    monkeypatch.setattr(sandbox, "observe", record)
     compose = replaced(REFERENCE[DC], "device: '/mnt/data/postgres'", "device: '/etc'")
 
     result = grade_directory(submission_dir({**REFERENCE, DC: compose}))
@@ -171,13 +171,13 @@ def test_enormous_memory_limit_is_clamped_on_the_engine(
 ):
     limits = SandboxLimits(build_timeout_s=120, run_timeout_s=60)
     plans = []
-    real_observe = runtime.observe
+    real_observe = sandbox.observe
 
     def spy(plan, limits_, progress):
         plans.append(types.SimpleNamespace(app=dict(plan.services["app"])))
         return real_observe(plan, limits_, progress)
 
-    monkeypatch.setattr(runtime, "observe", spy)
+    monkeypatch.setattr(sandbox, "observe", spy)
     compose = replaced(REFERENCE[DC], "memory: 512M", "memory: 1000G")
 
     result = grade_directory(submission_dir({**REFERENCE, DC: compose}), limits=limits)

@@ -7,7 +7,8 @@ from pathlib import Path
 
 import pytest
 
-from exercises.grading import engine
+from exercises.grading.sandbox.client import LABEL_MANAGED
+from exercises.grading.sandbox.limits import BUILD_CGROUP_PREFIX
 
 from .figures import FIGURES
 from .support import job_labelled, scratch_leftovers
@@ -17,15 +18,13 @@ pytestmark = pytest.mark.last
 
 def test_nothing_is_left_behind(private_engine, engine_client, scratch_root):
     on_engine = job_labelled(engine_client)
-    managed = {"label": engine.LABEL_MANAGED}
+    managed = {"label": LABEL_MANAGED}
     on_engine["managed containers"] = [
         c["Names"][0] for c in engine_client.api.containers(all=True, filters=managed)
     ]
     scratch = scratch_leftovers(scratch_root)
     count = sum(map(len, on_engine.values())) + len(scratch)
-    cgroups = sorted(
-        p.name for p in Path("/sys/fs/cgroup/pids").glob(f"{engine.BUILD_CGROUP_PREFIX}*")
-    )
+    cgroups = sorted(p.name for p in Path("/sys/fs/cgroup/pids").glob(f"{BUILD_CGROUP_PREFIX}*"))
     FIGURES.leaks(count)
     FIGURES.line(
         "leaks: "

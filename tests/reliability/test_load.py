@@ -13,7 +13,7 @@ import time
 import pytest
 
 from exercises import services
-from exercises.grading import engine
+from exercises.grading.sandbox.client import LABEL_JOB, connect
 from exercises.grading.types import CHECK_IDS
 from exercises.models import Submission
 from tests.worker.fixtures import poll_statuses
@@ -43,7 +43,7 @@ class EngineWatch:
     every moment whether two live jobs share a name or a subnet, or anything publishes a port."""
 
     def __init__(self) -> None:
-        self.client = engine.connect()
+        self.client = connect()
         self.jobs: set[str] = set()
         self.collisions: list[str] = []
         self.published: list[str] = []
@@ -53,7 +53,7 @@ class EngineWatch:
         self._thread = threading.Thread(target=self._run, daemon=True)
 
     def _run(self) -> None:
-        label = {"label": engine.LABEL_JOB}
+        label = {"label": LABEL_JOB}
         while not self._stop.wait(0.25):
             try:
                 containers = self.client.api.containers(filters=label)
@@ -65,13 +65,13 @@ class EngineWatch:
             claim = self._claimer(owner)
             live = set()
             for container in containers:
-                job = container["Labels"][engine.LABEL_JOB]
+                job = container["Labels"][LABEL_JOB]
                 live.add(job)
                 claim(container["Names"][0], job)
                 self.published += [f"{job}:{p}" for p in container.get("Ports") or []
                                    if p.get("PublicPort")]  # fmt: skip
             for network in networks:
-                job = network["Labels"][engine.LABEL_JOB]
+                job = network["Labels"][LABEL_JOB]
                 claim(network["Name"], job)
                 for config in (network.get("IPAM") or {}).get("Config") or []:
                     claim(config.get("Subnet") or "?", job)

@@ -241,15 +241,16 @@ def _worker_ready(handle: Process) -> bool:
 @pytest.fixture(scope="session")
 def engine_ready() -> str:
     """The Docker engine answers and has the stand-in base images; returns its unix socket path."""
-    from exercises.grading import engine
+    from exercises.grading import sandbox
+    from exercises.grading.sandbox.client import local_image
     from exercises.grading.types import InfrastructureError
 
     try:
-        client = engine.connect(timeout=30)
+        client = sandbox.connect(timeout=30)
     except InfrastructureError as error:
         unavailable(f"no Docker engine ({error}); run scripts/start-engine")
     try:
-        missing = [ref for ref in STANDINS if engine.local_image(client, ref) is None]
+        missing = [ref for ref in STANDINS if local_image(client, ref) is None]
     finally:
         client.close()
     if missing:

@@ -1,0 +1,122 @@
+"""The canary scan: searches a built image for the exercise's secret values."""
+
+from __future__ import annotations
+
+import io
+import os
+import tarfile
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from typing import Any
+
+import docker
+
+from .client import engine_call
+from .errors import ENGINE_ERRORS, engine_error, one_line
+
+
+class _StreamReader(io.RawIOBase):
+    """A read()-able view of a docker-py byte-chunk generator (for tarfile's stream mode)."""
+
+    def __init__(self, chunks: Iterator[bytes]) -> None:
+        self.chunks = chunks
+        self.pending = b""
+        self.consumed = 0
+
+    def readable(self) -> bool:
+        return True
+
+    def readinto(self, buffer: Any) -> int:
+        while not self.pending:
+            try:
+                self.pending = next(self.chunks)
+            except StopIteration:
+                return 0
+        size = min(len(buffer), len(self.pending))
+        buffer[:size] = self.pending[:size]
+        self.pending = self.pending[size:]
+        self.consumed += size
+        return size
+
+
+@dataclass
+class CanaryScan:
+    hits: list[str] = field(default_factory=list)
+    scanned_bytes: int = 0
+    truncated: bool = False
+
+
+def scan_image_for_canaries(
+    client: docker.DockerClient, image_id: str, canaries: list[str], *, max_bytes: int
+) -> CanaryScan:
+    """Search an image for canary secret values: its env, labels, history and every layer.
+
+    Layers are read from `docker save`, not from a flattened export, so a secret that was
+    copied and then deleted in a later layer ("RUN rm secret") is still found: it is still
+    in the image anyone can pull. Hits name the place, never the value.
+    """
+    result = CanaryScan()
+    needles = [c.encode() for c in dict.fromkeys(c.strip() for c in canaries) if c]
+    if not needles:
+        return result
+    with engine_call("inspecting the built image"):
+        attrs = client.api.inspect_image(image_id)
+        history = client.api.history(image_id)
+    config = attrs.get("Config") or {}
+    for entry in config.get("Env") or []:
+        if any(n in entry.encode() for n in needles):
+            result.hits.append(f"env:{entry.split('=', 1)[0]}")
+    for key, value in (config.get("Labels") or {}).items():
+        if any(n in f"{key}={value}".encode() for n in needles):
+            result.hits.append(f"label:{key}")
+    for step in history:
+        created_by = (step.get("CreatedBy") or "").encode()
+        if any(n in created_by for n in needles):
+            shown = created_by.decode("utf-8", "replace")
+            for needle in needles:
+                shown = shown.replace(needle.decode(), "***")
+            result.hits.append("history:" + one_line(shown.replace("/bin/sh -c #(nop) ", ""), 80))
+    overlap = max(len(n) for n in needles) - 1
+    try:
+        stream = io.BufferedReader(_StreamReader(client.api.get_image(image_id)), 1 << 20)
+        with tarfile.open(fileobj=stream, mode="r|") as outer:
+            for member in outer:
+                layer = (
+                    outer.extractfile(member)
+                    if member.isfile() and member.name.endswith("layer.tar")
+                    else None
+                )
+                if layer is not None and _scan_layer(layer, needles, overlap, result, max_bytes):
+                    result.truncated = True
+                    break
+    except tarfile.TarError as error:
+        raise engine_error(error, "reading the saved image") from error
+    except ENGINE_ERRORS as error:
+        raise engine_error(error, "saving the image for the canary scan") from error
+    return result
+
+
+def _scan_layer(
+    layer: Any, needles: list[bytes], overlap: int, result: CanaryScan, max_bytes: int
+) -> bool:
+    """Search every regular file of one layer tar; True when the byte budget ran out."""
+    with tarfile.open(fileobj=layer, mode="r|") as inner:
+        for entry in inner:
+            if not entry.isfile() or os.path.basename(entry.name).startswith(".wh."):
+                continue
+            handle = inner.extractfile(entry)
+            if handle is None:
+                continue
+            hit = "file:/" + entry.name.removeprefix("./").lstrip("/")
+            tail = b""
+            while chunk := handle.read(1 << 20):
+                result.scanned_bytes += len(chunk)
+                window = tail + chunk
+                if any(n in window for n in needles):
+                    if hit not in result.hits:
+                        result.hits.append(hit)
+                    break
+                tail = window[-overlap:] if overlap else b""
+                if result.scanned_bytes >= max_bytes:
+                    return True
+    return False

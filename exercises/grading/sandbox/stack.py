@@ -1,0 +1,244 @@
+"""Bring-up of a normalised stack without docker-compose (the starting half of the session).
+
+The plan is already `docker-compose config` output with the sandbox normalisation applied, so
+translating it to containers directly is faster and gives control: health checks are probed
+right after each start, dependents start as soon as their `depends_on` conditions hold, and
+nothing is ever published, pulled or left behind (`SandboxJob` owns and releases everything).
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import docker.errors
+
+from ..types import InfrastructureError, ServiceObservation, Stage
+from .client import Deadline, engine_call, local_image
+from .errors import ContainerRejected, Origin, StartRefused
+from .health import health_spec
+
+
+def start_order(services: dict[str, dict[str, Any]]) -> list[str]:
+    """Services in depends_on order (dependencies first, otherwise by name)."""
+    order: list[str] = []
+    state: dict[str, int] = {}
+
+    def visit(name: str) -> None:
+        if state.get(name) == 2:
+            return
+        if state.get(name) == 1:  # a cycle: compose rejects it; do not loop
+            return
+        state[name] = 1
+        for dependency in sorted(_depends_on(services[name])):
+            if dependency in services:
+                visit(dependency)
+        state[name] = 2
+        order.append(name)
+
+    for name in sorted(services):
+        visit(name)
+    return order
+
+
+def _depends_on(service: dict[str, Any]) -> dict[str, str]:
+    """{dependency: condition}; compose's JSON uses the long form, tolerate the short one."""
+    raw = service.get("depends_on") or {}
+    if isinstance(raw, list):
+        return {name: "service_started" for name in raw}
+    return {name: (spec or {}).get("condition", "service_started") for name, spec in raw.items()}
+
+
+@dataclass
+class _Running:
+    name: str
+    container_id: str
+    observation: ServiceObservation
+    networks: list[str]
+
+
+class _Stack:
+    """Networks, volumes and services in start order (see `_Session`)."""
+
+    # bring-up -----------------------------------------------------------------------
+    def bring_up(self) -> None:
+        self.deadline = deadline = Deadline(self.limits.run_timeout_s)
+        started = time.monotonic()
+        self.create_networks()
+        self.create_volumes()
+        self.obs.phase_ms["networks_volumes"] = int((time.monotonic() - started) * 1000)
+        for name in start_order(self.plan.services):
+            if deadline.expired:
+                self.fail_run(
+                    f"the stack did not come up within the sandbox limit of {self.limits.run_timeout_s}s"
+                )
+                return
+            self.start_service(name)
+        if self.plan.app_service not in self.running and not self.obs.run_error:
+            self.fail_run(f"the app service {self.plan.app_service!r} did not start")
+
+    def fail_run(self, reason: str) -> None:
+        if not self.obs.run_error:
+            self.obs.run_error = reason
+
+    def create_networks(self) -> None:
+        declared = dict(self.plan.networks)
+        for service in self.plan.services.values():
+            for network in service.get("networks") or {}:
+                declared.setdefault(network, {})
+        if not declared:
+            declared["default"] = {}
+        for name, spec in sorted(declared.items()):
+            if (spec or {}).get("driver") not in (None, "", "bridge"):
+                self.note(
+                    f"sandbox: network {name} uses a bridge network instead of {spec['driver']!r}"
+                )
+            self.networks[name] = self.job.create_network(f"net-{name}")
+
+    def create_volumes(self) -> None:
+        for name, spec in sorted(self.plan.volumes.items()):
+            spec = spec or {}
+            options = {str(k): str(v) for k, v in (spec.get("driver_opts") or {}).items()}
+            device = options.get("device")
+            if device and options.get("o", "").split(",").count("bind"):
+                path = Path(device)
+                if not self._inside_workdir(path):
+                    self.note(
+                        f"sandbox: volume {name} is a plain volume (its device {device} is outside the sandbox)"
+                    )
+                    options = {}
+                else:
+                    path.mkdir(parents=True, exist_ok=True)
+            elif options:
+                self.note(f"sandbox: volume {name} driver options ignored")
+                options = {}
+            self.volumes[name] = self.job.create_volume(f"vol-{name}", driver_opts=options or None)
+
+    def _inside_workdir(self, path: Path) -> bool:
+        try:
+            path.resolve().relative_to(self.plan.workdir.resolve())
+        except ValueError:
+            return False
+        return True
+
+    def start_service(self, name: str) -> None:
+        plan = self.plan
+        service = plan.services[name]
+        critical = name in (plan.app_service, plan.db_service)
+        observation = ServiceObservation(name=name)
+        self.obs.services[name] = observation
+        # which image
+        if name == plan.app_service:
+            image, image_attrs = self.image_id or "", self.image_attrs
+            observation.image = plan.app_image_tag or image
+        else:
+            ref = service.get("image") or ""
+            image_attrs = local_image(self.client, ref) if ref else None
+            observation.image = ref
+            if image_attrs is None:
+                why = (
+                    f"its image {ref} is not available offline"
+                    if ref
+                    else "it has no image (only the app is built)"
+                )
+                if critical:
+                    self.fail_run(
+                        f"service {name} cannot run in the sandbox: {why}; use a locally available image"
+                    )
+                    self.skipped.add(name)
+                    return
+                self.note(f"sandbox: service {name} skipped: {why}")
+                self.skipped.add(name)
+                return
+            image = image_attrs["Id"]
+        health = health_spec(service, image_attrs.get("Config") or {})
+        observation.healthcheck = health.test if health else None
+        # dependencies
+        for dependency, condition in _depends_on(service).items():
+            if dependency in self.skipped and dependency not in (plan.app_service, plan.db_service):
+                self.note(
+                    f"sandbox: {name} started without waiting for skipped service {dependency}"
+                )
+                continue
+            problem = self.dependency_problem(dependency, condition)
+            if problem:
+                self.fail_run(f"{name} was not started: {problem}")
+                return
+        # create and start
+        self.progress(Stage.RUNNING, f"starting {name}", "")
+        networks = self.service_networks(name, service)
+        kwargs = self.container_kwargs(name, service, health, networks)
+        try:
+            container = self.job.create_container(service=name, image=image, **kwargs)
+        except ContainerRejected as error:
+            observation.health_output = str(error)
+            self.fail_run(f"{name} could not be created: {error}")
+            return
+        for network, aliases in networks[1:]:
+            with engine_call(f"connecting {name} to {network}", Origin.LEARNER_CONFIG):
+                self.client.api.connect_container_to_network(container.id, network, aliases=aliases)
+        try:
+            with engine_call(f"starting {name}", Origin.LEARNER_START):
+                container.start()
+        except StartRefused as error:
+            message = error.detail
+            observation.started = False
+            observation.health_ok = False if health else None
+            observation.health_output = message
+            self.fail_run(f"{name} could not start: {message}")
+            return
+        observation.started = True
+        running = _Running(name, container.id, observation, [n for n, _ in networks])
+        self.running[name] = running
+        if health:
+            self.progress(Stage.RUNNING, f"waiting for {name} to be healthy", "")
+            began = time.monotonic()
+            observation.health_ok, observation.health_output = self.probe_health(running, health)
+            self.obs.phase_ms[f"health_{name}"] = int((time.monotonic() - began) * 1000)
+
+    def dependency_problem(self, dependency: str, condition: str) -> str | None:
+        if dependency in self.skipped:
+            return f"its dependency {dependency} could not run"
+        running = self.running.get(dependency)
+        if running is None:
+            return f"its dependency {dependency} did not start"
+        if condition == "service_healthy":
+            if running.observation.healthcheck is None:
+                return (
+                    f"it waits for {dependency} to be healthy, but {dependency} has no health check"
+                )
+            if not running.observation.health_ok:
+                return f"its dependency {dependency} never became healthy"
+        if condition == "service_completed_successfully":
+            code = self.wait_exit(running)
+            if code != 0:
+                what = "did not finish in time" if code is None else f"exited with code {code}"
+                return f"its dependency {dependency} {what}"
+        return None
+
+    def wait_exit(self, running: _Running) -> int | None:
+        try:
+            status = self.client.api.wait(
+                running.container_id, timeout=max(1, int(self.deadline.remaining()))
+            )
+            return int(status.get("StatusCode", -1))
+        except (TimeoutError, docker.errors.DockerException, OSError) as error:
+            if isinstance(error, docker.errors.NotFound):
+                raise InfrastructureError(f"engine: container {running.name} vanished") from error
+            return None
+
+    def service_networks(self, name: str, service: dict[str, Any]) -> list[tuple[str, list[str]]]:
+        """[(job network, aliases)] for a service; the first one is attached at creation."""
+        mode = service.get("network_mode")
+        if mode == "none":
+            return []
+        if mode:
+            self.note(f"sandbox: network_mode {mode!r} replaced by the job's default network")
+        declared = service.get("networks") or {"default": None}
+        result = []
+        for network, spec in declared.items():
+            aliases = [name, *((spec or {}).get("aliases") or [])]
+            result.append((self.networks[network], aliases))
+        return result
