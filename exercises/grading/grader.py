@@ -37,6 +37,7 @@ from .compose import (
 )
 from .dockerfile import Dockerfile, Hadolint, dockerfile_parse, final_image
 from .files import COMPOSE_NAMES, Submission, safe_name, submission_from_files, submission_load
+from .jobspec import sandbox_plan
 from .policy import (
     NOTE_CONFIG,
     Normalised,
@@ -48,6 +49,7 @@ from .policy import (
     sandbox_normalise,
 )
 from .types import (
+    EngineAddress,
     GradeResult,
     GradingError,
     InfrastructureError,
@@ -116,6 +118,7 @@ def grade_files(
     static_only: bool = False,
     progress: ProgressCallback = no_progress,
     limits: SandboxLimits | None = None,
+    engine: EngineAddress | None = None,
 ) -> GradeResult:
     """Grade uploaded contents (relative name -> bytes): written to a scratch directory,
     then graded exactly like a directory. Names and sizes are checked before any write."""
@@ -129,8 +132,9 @@ def grade_files(
         except GradingError as exc:
             return _error(exercise, static_only, str(exc), started)
         return grade_directory(
-            upload, exercise=exercise, static_only=static_only, progress=progress, limits=limits
-        )
+            upload, exercise=exercise, static_only=static_only, progress=progress, limits=limits,
+            engine=engine,
+        )  # fmt: skip
     finally:
         shutil.rmtree(upload, ignore_errors=True)
 
@@ -142,14 +146,16 @@ def grade_directory(
     static_only: bool = False,
     progress: ProgressCallback = no_progress,
     limits: SandboxLimits | None = None,
+    engine: EngineAddress | None = None,
 ) -> GradeResult:
-    """Grade the learner files in `path`. Raises only InfrastructureError (see module doc)."""
+    """Grade the learner files in `path` (on the grading engine `engine`, default: the one
+    `DRYDOCK_GRADING_ENGINE` names). Raises only InfrastructureError (see module doc)."""
     started = time.monotonic()
     result = GradeResult(exercise=exercise, status=Status.ERROR, mode=_mode(static_only))
     job = _Job(uuid.uuid4().hex[:12])
     try:
         progress(Stage.CHECKING, CHECKING, "")
-        _grade(job, Path(path), result, limits or SandboxLimits(), progress, started)
+        _grade(job, Path(path), result, limits or SandboxLimits(), progress, started, engine)
     except GradingError as exc:
         result.status, result.error = Status.ERROR, str(exc)
         result.checks, result.extensions = [], []
@@ -202,6 +208,7 @@ def _grade(
     limits: SandboxLimits,
     progress: ProgressCallback,
     started: float,
+    engine: EngineAddress | None = None,
 ) -> None:
     if result.exercise not in EXERCISES:
         raise GradingError(UNKNOWN_EXERCISE.format(exercise=result.exercise))
@@ -228,15 +235,15 @@ def _grade(
     result.extensions = extensions(analysis)
     result.timings.static_ms = _ms(started)
     if result.mode == "full":
-        plan = SandboxPlan(
-            job_id=job.id, workdir=workdir, dockerfile=analysis.dockerfile_name,
+        plan = sandbox_plan(
+            workdir, job_id=job.id, dockerfile=analysis.dockerfile_name,
             app_service=analysis.app or "", db_service=analysis.db,
             app_image_tag=_app_image_tag(normalised.services, analysis.app, job),
             services=normalised.services, volumes=normalised.volumes, networks=normalised.networks,
             secrets=normalised.secrets, canaries=policed.inputs.canaries,
-            dev_context=assets_dir(result.exercise) / "starter",
+            dev_dir=assets_dir(result.exercise) / "starter",
         )  # fmt: skip
-        observed = _observe(plan, limits, progress)
+        observed = _observe(plan, limits, progress, engine)
         result.checks = runtime_confirm(result.checks, plan, observed)
         result.timings.build_ms, result.timings.run_ms = observed.build_ms, observed.run_ms
         result.log += observed.log
@@ -315,13 +322,16 @@ def _build_context_note(build: Mapping[str, Any], workdir: Path) -> list[str]:
 
 
 def _observe(
-    plan: SandboxPlan, limits: SandboxLimits, progress: ProgressCallback
+    plan: SandboxPlan,
+    limits: SandboxLimits,
+    progress: ProgressCallback,
+    engine: EngineAddress | None,
 ) -> RuntimeObservations:
     if not plan.app_service:
         return RuntimeObservations(build_ok=False, build_error=NO_APP_TO_RUN)
     from . import sandbox  # imported here so that static grading never imports docker
 
-    return sandbox.observe(plan, limits, progress)
+    return sandbox.observe(plan, limits, progress, engine)
 
 
 def _reject(result: GradeResult, violations: list[PolicyViolation], started: float) -> None:

@@ -5,7 +5,6 @@ from __future__ import annotations
 import enum
 from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
-from pathlib import Path
 from typing import Any
 
 CHECK_IDS: tuple[str, ...] = (
@@ -122,40 +121,77 @@ def no_progress(stage: Stage, message: str, log: str = "") -> None:
 
 @dataclass
 class SandboxLimits:
-    """Hard ceilings for everything a submission does on the engine."""
+    """Hard ceilings for everything a submission does on the engine.
+
+    Per container (a learner's higher limits are clamped) and per job: the sum over all the
+    job's containers of memory, CPU and pids never exceeds the job ceilings (each service's
+    share is scaled down when it would), and every volume and tmpfs is a size- and
+    inode-capped tmpfs charged to the memory of the container that writes it.
+    """
 
     build_timeout_s: int = 180
     run_timeout_s: int = 90
     memory_bytes: int = 1024**3  # per container / build; higher learner limits are clamped
     nano_cpus: int = 1_000_000_000  # 1 CPU per container
     pids: int = 256
+    job_memory_bytes: int = 2 * 1024**3  # all containers of one job together
+    job_nano_cpus: int = 2_000_000_000
+    job_pids: int = 1024
+    volume_bytes: int = 256 * 1024**2  # each volume / tmpfs of a job (tmpfs-backed)
+    volume_inodes: int = 32_768
     log_bytes: int = 256 * 1024  # captured build/run log
     image_bytes: int = 1024**3  # maximum size of a built image
-    disk_bytes: int = 2 * 1024**3  # what a build, or a running stack, may write to disk
+    disk_bytes: int = 2 * 1024**3  # what a build, or a running stack, may write to its layers
     build_network: bool = False  # builds run without network by default
+
+
+@dataclass(frozen=True)
+class ProjectFile:
+    """One file of a job: its bytes and permission bits (an executable script stays one)."""
+
+    content: bytes
+    mode: int = 0o644
+    uid: int | None = None  # for files the sandbox writes into volumes (secrets)
+    gid: int | None = None
+
+
+DEFAULT_GRADING_ENGINE = "unix:///run/drydock-grading/docker.sock"
+
+
+@dataclass(frozen=True)
+class EngineAddress:
+    """Where the grading engine is: a unix socket, or `tcp://host:2376` with TLS client
+    certificates (`ca.pem`, `cert.pem`, `key.pem` in `cert_path`)."""
+
+    url: str = DEFAULT_GRADING_ENGINE
+    cert_path: str = ""
 
 
 @dataclass
 class SandboxPlan:
-    """Everything the runtime needs to bring a submission up, after the policy has passed.
+    """The job spec: everything the sandbox needs to bring a submission up, as pure data.
 
-    `services`, `volumes` and `networks` are in Docker Compose's normalised JSON form
-    (`docker-compose config --format json`) with the sandbox normalisation already applied
-    (ports and container_name dropped, bind devices redirected, limits clamped).
+    No host paths: the project travels as bytes (`files`, project-relative POSIX paths, the
+    starter overlaid with the learner's files and the grader's supplied files), so a worker
+    may grade on a remote engine and no container can ever be given a path of the worker's
+    host. `services`, `volumes` and `networks` are in Docker Compose's normalised JSON form
+    with the sandbox normalisation applied and every path made project-relative
+    (`jobspec.relative_config`).
     """
 
     job_id: str  # unique per grading, [a-z0-9]; used in names and labels
-    workdir: Path  # scratch dir: build context (starter app + learner files) and secrets/
-    dockerfile: str  # path of the learner's Dockerfile relative to workdir
+    files: dict[str, ProjectFile]  # the project
+    dockerfile: str  # the learner's Dockerfile; the build context is the whole project
     app_service: str
     db_service: str | None
     app_image_tag: str  # the resolved `image:` of the app service (or a generated one)
     services: dict[str, dict[str, Any]]
     volumes: dict[str, dict[str, Any]] = field(default_factory=dict)
     networks: dict[str, dict[str, Any]] = field(default_factory=dict)
-    secrets: dict[str, Path] = field(default_factory=dict)  # name -> file inside workdir
+    secrets: dict[str, bytes] = field(default_factory=dict)  # name -> content
     canaries: list[str] = field(default_factory=list)  # secret values that must not be in the image
-    dev_context: Path | None = None  # the starter project, built as the size baseline
+    dev_files: dict[str, ProjectFile] | None = None  # the starter, built as the size baseline
+    dev_name: str = "starter"
 
 
 @dataclass
@@ -188,7 +224,9 @@ class RuntimeObservations:
     services: dict[str, ServiceObservation] = field(default_factory=dict)
     http_health_status: int | None = None  # GET /health on the app from inside the sandbox network
     http_health_detail: str = ""
-    canary_hits: list[str] = field(default_factory=list)  # where a canary was found: "env", "history", "file:/path"
+    canary_hits: list[str] = field(
+        default_factory=list
+    )  # where a canary was found: "env", "history", "file:/path"
     notes: list[str] = field(default_factory=list)  # "sandbox: ..." lines
     log: str = ""  # capped build + run log
     build_ms: int = 0

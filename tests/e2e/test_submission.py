@@ -55,7 +55,7 @@ def test_a_new_learner_submits_watches_and_gets_7_of_7_then_0_of_7(
     engine_ready,  # noqa: F811 (fixtures)
 ):
     exercise_load(slug="docker-production")
-    start_celery(DOCKER_HOST=f"unix://{engine_ready}")
+    start_celery(DRYDOCK_GRADING_ENGINE=f"unix://{engine_ready}")
     sign_up(page, live_server.url, "new-learner", next_path=EXERCISE)
     assert page.url.endswith(EXERCISE)
     assert page.locator("#submission-form").is_visible()

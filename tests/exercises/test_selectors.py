@@ -60,7 +60,7 @@ def test_diff_of_two_attempts(submit):
 
 def test_health_is_quick_and_cached_when_everything_is_down(settings, monkeypatch):
     settings.CELERY_BROKER_URL = "redis://127.0.0.1:9/0"  # nothing listens on the discard port
-    monkeypatch.setenv("DOCKER_HOST", "unix:///nonexistent/docker.sock")
+    monkeypatch.setenv("DRYDOCK_GRADING_ENGINE", "unix:///nonexistent/docker.sock")
     started = time.monotonic()
     health = selectors.grading_health()
     assert time.monotonic() - started < 3

@@ -12,7 +12,8 @@ import pytest
 
 import exercises.grading
 from exercises.grading import grader
-from exercises.grading.grader import grade_directory, grade_files
+import exercises.grading.grader
+from exercises.grading.grader import grade_directory, grade_files, scratch_root
 from exercises.grading.types import (
     InfrastructureError,
     RuntimeObservations,
@@ -48,18 +49,26 @@ def healthy(plan: SandboxPlan) -> RuntimeObservations:
     )  # fmt: skip
 
 
+def _strings(tree):
+    """Every string in a JSON-like tree (to look for host paths)."""
+    if isinstance(tree, dict):
+        return [s for value in tree.values() for s in _strings(value)]
+    if isinstance(tree, list):
+        return [s for value in tree for s in _strings(value)]
+    return [tree] if isinstance(tree, str) else []
+
+
 @pytest.fixture
 def runtime(monkeypatch):
     """A fake `exercises.grading.sandbox` that records the plan and answers `observe` with
     `healthy(plan)`, modified by the test's `tweak(plan, observations)`."""
     fake = types.SimpleNamespace(plans=[], tweak=lambda plan, observed: None)
 
-    def observe(plan, limits, progress):
+    def observe(plan, limits, progress, engine=None):
         fake.plans.append(plan)
-        fake.workdir_files = sorted(
-            p.relative_to(plan.workdir).as_posix() for p in plan.workdir.rglob("*")
-        )
-        fake.secret_values = {name: path.read_text() for name, path in plan.secrets.items()}
+        fake.workdir_files = sorted(plan.files)
+        fake.scratch_seen = sorted(p.name for p in exercises.grading.grader.scratch_root().iterdir())
+        fake.secret_values = {name: value.decode() for name, value in plan.secrets.items()}
         observed = healthy(plan)
         return fake.tweak(plan, observed) or observed
 
@@ -78,9 +87,8 @@ def test_full_mode_plan_for_the_reference(submit, reference, runtime):
     assert plan.dockerfile == "Dockerfile"
     assert plan.app_image_tag == "registry.drydock.test/myapp:1.4.2-87"
     assert "ports" not in plan.services["app"] and "ports" not in plan.services["db"]
-    assert plan.volumes["pgdata"]["driver_opts"]["device"] == str(
-        plan.workdir / ".drydock-volumes" / "pgdata"
-    )
+    # the job spec carries no host path: the redirected bind device is project-relative
+    assert plan.volumes["pgdata"]["driver_opts"]["device"] == ".drydock-volumes/pgdata"
     assert {"package.json", "src/server.js", "Dockerfile", "docker-compose.yml"} <= set(
         runtime.workdir_files
     )
@@ -91,7 +99,9 @@ def test_full_mode_plan_for_the_reference(submit, reference, runtime):
         == f"postgres://drydock:{password}@db:5432/drydock"
     )
     assert set(runtime.secret_values.values()) <= set(plan.canaries)
-    assert plan.dev_context is not None and (plan.dev_context / "Dockerfile").is_file()
+    assert plan.dev_files is not None and "Dockerfile" in plan.dev_files
+    host_paths = [v for v in _strings(plan.services) if v.startswith(str(scratch_root()))]
+    assert host_paths == []
     assert result.timings.build_ms == 1200 and result.timings.run_ms == 3400
     assert "runtime: final image 180.0 MB vs development image 1100.0 MB (16%)" in evidence(
         result, "minimal-base-image"
@@ -212,8 +222,7 @@ def test_scratch_root_is_configurable(submit, reference, runtime, tmp_path, monk
     root = tmp_path / "elsewhere"
     monkeypatch.setenv("DRYDOCK_SCRATCH_DIR", str(root))
     grade_directory(submit(reference))
-    assert runtime.plans[0].workdir.parent == root
-    assert runtime.plans[0].workdir.name == f"job-{runtime.plans[0].job_id}"
+    assert f"job-{runtime.plans[0].job_id}" in runtime.scratch_seen
     assert list(root.iterdir()) == []
 
 

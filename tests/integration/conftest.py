@@ -13,6 +13,7 @@ from pathlib import Path
 import pytest
 
 from exercises.grading.sandbox.client import LABEL_JOB, connect, local_image
+from exercises.grading import jobspec
 from exercises.grading.types import InfrastructureError, SandboxPlan
 
 REPO = Path(__file__).resolve().parents[2]
@@ -113,9 +114,9 @@ def sandbox_plan(
             device = workdir / "sandbox-devices" / name
             device.mkdir(parents=True, exist_ok=True)
             options["device"] = str(device)
-    return SandboxPlan(
+    return jobspec.sandbox_plan(
+        workdir,
         job_id=job_id or uuid.uuid4().hex[:12],
-        workdir=workdir,
         dockerfile="Dockerfile",
         app_service="app",
         db_service="db",
@@ -125,7 +126,7 @@ def sandbox_plan(
         networks=config.get("networks") or {},
         secrets={name: Path(s["file"]) for name, s in (config.get("secrets") or {}).items()},
         canaries=list(canaries.values()),
-        dev_context=STARTER,
+        dev_dir=STARTER,
     )
 
 

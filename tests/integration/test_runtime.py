@@ -226,10 +226,10 @@ def test_janitor_removes_a_crashed_jobs_leftovers(docker_client, standins):
 def test_unreachable_engine_is_an_infrastructure_error(monkeypatch, tmp_path):
     from exercises.grading.types import InfrastructureError, SandboxPlan
 
-    monkeypatch.setenv("DOCKER_HOST", "unix:///nonexistent/docker.sock")
+    monkeypatch.setenv("DRYDOCK_GRADING_ENGINE", "unix:///nonexistent/docker.sock")
     plan = SandboxPlan(
         job_id="unreachable",
-        workdir=tmp_path,
+        files={},
         dockerfile="Dockerfile",
         app_service="app",
         db_service=None,

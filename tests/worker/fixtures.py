@@ -174,7 +174,7 @@ class Process:
 
 @pytest.fixture
 def start_celery(transactional_db, broker, tmp_path) -> Iterator[Callable[..., Process]]:
-    """start_celery("worker", DOCKER_HOST=...) or start_celery("beat", ...): a subprocess on the
+    """start_celery("worker", DRYDOCK_GRADING_ENGINE=...) or start_celery("beat", ...): a subprocess on the
     test broker and the test database, stopped at the end of the test."""
     started: list[Process] = []
 
@@ -240,7 +240,7 @@ def _worker_ready(handle: Process) -> bool:
 
 @pytest.fixture(scope="session")
 def engine_ready() -> str:
-    """The Docker engine answers and has the stand-in base images; returns its unix socket path."""
+    """The grading engine answers and has the stand-in base images; returns its socket path."""
     from exercises.grading import sandbox
     from exercises.grading.sandbox.client import local_image
     from exercises.grading.types import InfrastructureError
@@ -248,16 +248,16 @@ def engine_ready() -> str:
     try:
         client = sandbox.connect(timeout=30)
     except InfrastructureError as error:
-        unavailable(f"no Docker engine ({error}); run scripts/start-engine")
+        unavailable(f"no grading engine ({error}); run scripts/grading-engine start")
     try:
         missing = [ref for ref in STANDINS if local_image(client, ref) is None]
     finally:
         client.close()
     if missing:
         unavailable(f"stand-in images missing: {', '.join(missing)} (run docker/standins/build)")
-    host = os.environ.get("DOCKER_HOST", "unix:///var/run/docker.sock")
+    host = sandbox.client.default_address().url
     if not host.startswith("unix://"):
-        unavailable(f"the worker tests need a unix-socket DOCKER_HOST, not {host}")
+        unavailable(f"the worker tests need a unix-socket grading engine, not {host}")
     return host.removeprefix("unix://")
 
 

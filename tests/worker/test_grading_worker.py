@@ -47,7 +47,7 @@ def finished(row) -> bool:
 
 @override_settings(DRYDOCK_GRADING_STATIC_ONLY=True)
 def test_static_only_grading_runs_on_the_worker(start_celery, learner, exercise):
-    worker = start_celery(DOCKER_HOST=DEAD_ENGINE)  # static grading never needs the engine
+    worker = start_celery(DRYDOCK_GRADING_ENGINE=DEAD_ENGINE)  # static grading never needs the engine
     started = time.monotonic()
     submission = services.submission_create(learner=learner, exercise=exercise, files=REFERENCE)
     static_s = time.monotonic() - started
@@ -76,7 +76,7 @@ def test_static_only_grading_runs_on_the_worker(start_celery, learner, exercise)
 def test_the_reference_answer_passes_7_of_7_on_a_real_engine(
     start_celery, engine_ready, learner, exercise
 ):
-    worker = start_celery(DOCKER_HOST=f"unix://{engine_ready}")
+    worker = start_celery(DRYDOCK_GRADING_ENGINE=f"unix://{engine_ready}")
     started = time.monotonic()
     submission = services.submission_create(learner=learner, exercise=exercise, files=REFERENCE)
     static_s = time.monotonic() - started
@@ -96,7 +96,7 @@ def test_an_unreachable_engine_is_retried_and_graded_once_it_is_back(
     start_celery, engine_ready, learner, exercise, tmp_path
 ):
     socket_link = tmp_path / "docker.sock"  # dead until the link to the real socket appears
-    worker = start_celery(DOCKER_HOST=f"unix://{socket_link}")
+    worker = start_celery(DRYDOCK_GRADING_ENGINE=f"unix://{socket_link}")
     submission = services.submission_create(learner=learner, exercise=exercise, files=REFERENCE)
 
     def retried(row=None):
@@ -132,7 +132,7 @@ def test_beat_runs_the_janitor_which_ends_a_stuck_grading(start_celery, learner,
         started_at=now, deadline_at=now + timedelta(minutes=10),
     )  # fmt: skip
     # the engine part of the janitor fails (dead engine) and the database part still runs
-    worker = start_celery(DOCKER_HOST=DEAD_ENGINE)
+    worker = start_celery(DRYDOCK_GRADING_ENGINE=DEAD_ENGINE)
     beat = start_celery("beat", DRYDOCK_JANITOR_INTERVAL_S="1")
     poll_statuses(stuck.pk, until=finished, timeout=60)
     stuck.refresh_from_db()
@@ -150,7 +150,7 @@ def test_a_submission_made_while_the_broker_is_down_is_graded_once_it_is_back(
 ):
     from exercises.tasks import janitor
 
-    start_celery(DOCKER_HOST=DEAD_ENGINE)
+    start_celery(DRYDOCK_GRADING_ENGINE=DEAD_ENGINE)
     point_app_at("redis://127.0.0.1:9/0")  # the broker is down for the web process
     started = time.monotonic()
     submission = services.submission_create(learner=learner, exercise=exercise, files=REFERENCE)

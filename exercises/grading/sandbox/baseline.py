@@ -7,24 +7,22 @@ import hashlib
 import os
 import threading
 import time
+from collections.abc import Mapping
 from dataclasses import dataclass
-from pathlib import Path
 
 import docker
 
-from ..types import ProgressCallback, SandboxLimits, no_progress
+from ..types import ProgressCallback, ProjectFile, SandboxLimits, no_progress
 from .build import build_image
 from .client import LABEL_BASELINE, LABEL_MANAGED, local_image
 
 
-def tree_digest(root: Path) -> str:
-    """sha256 of a directory's files (paths and contents), ignoring node_modules and .git."""
+def tree_digest(files: Mapping[str, ProjectFile]) -> str:
+    """sha256 of a project's files (paths, modes and contents)."""
     digest = hashlib.sha256()
-    for path in sorted(
-        p for p in root.rglob("*") if p.is_file() and not {"node_modules", ".git"} & set(p.parts)
-    ):
-        digest.update(str(path.relative_to(root)).encode() + b"\0")
-        digest.update(path.read_bytes() + b"\0")
+    for name in sorted(files):
+        digest.update(f"{name}\0{files[name].mode:o}\0".encode())
+        digest.update(files[name].content + b"\0")
     return digest.hexdigest()
 
 
@@ -39,7 +37,7 @@ class Baseline:
 
 def ensure_baseline(
     client: docker.DockerClient,
-    context: Path,
+    context: Mapping[str, ProjectFile],
     *,
     limits: SandboxLimits,
     progress: ProgressCallback = no_progress,

@@ -9,21 +9,23 @@ and kill its RUN container), and runs it under the job's `BuildCgroup` and `Disk
 from __future__ import annotations
 
 import contextlib
+import io
 import queue
 import re
 import socket
 import threading
 import time
+from collections.abc import Mapping
 from dataclasses import dataclass
-from pathlib import Path
 from typing import Any
 
 import docker
 import docker.errors
 
-from ..types import ProgressCallback, SandboxLimits, Stage, no_progress
-from .client import Deadline, TailBuffer
+from ..types import ProgressCallback, ProjectFile, SandboxLimits, Stage, no_progress
+from .client import Deadline, TailBuffer, address_of, tls_config
 from .errors import Origin, engine_error, is_learner_error, one_line
+from .files import context_files, tar_bytes
 from .limits import BuildCgroup, DiskGuard, _BuildWrites
 
 
@@ -79,14 +81,14 @@ class _BuildAPI(docker.APIClient):
 def _build_api(
     client: docker.DockerClient, timeout: int, cgroup_parent: str | None, nano_cpus: int
 ) -> _BuildAPI:
-    kwargs = docker.utils.kwargs_from_env()
-    kwargs.pop("version", None)
+    address = address_of(client)  # the grading engine `client` talks to, never DOCKER_HOST's
     return _BuildAPI(
+        base_url=address.url,
         version=client.api.api_version,
         timeout=timeout,
         cgroup_parent=cgroup_parent,
         nano_cpus=nano_cpus,
-        **kwargs,
+        tls=tls_config(address),
     )
 
 
@@ -132,7 +134,7 @@ def _describe_build_failure(message: str, log_tail: TailBuffer, limits: SandboxL
 def build_image(
     client: docker.DockerClient,
     *,
-    context: Path,
+    context: Mapping[str, ProjectFile],
     dockerfile: str,
     tag: str,
     labels: dict[str, str],
@@ -143,7 +145,8 @@ def build_image(
     cgroup_name: str | None = None,
     what: str = "image",
 ) -> BuildOutcome:
-    """Build `context` with the classic builder under the sandbox limits.
+    """Build `context` (the build context's files, as bytes) with the classic builder under
+    the sandbox limits. The context reaches the engine as a tar stream: no host path.
 
     Learner faults (the Dockerfile fails, the build overruns `limits.build_timeout_s`) come
     back as `BuildOutcome(ok=False, error=...)`; engine failures raise `InfrastructureError`.
@@ -160,7 +163,8 @@ def build_image(
     ) as cgroup:
         api = _build_api(client, limits.build_timeout_s + 30, cgroup.parent, limits.nano_cpus)
         kwargs: dict[str, Any] = dict(
-            path=str(context),
+            fileobj=io.BytesIO(tar_bytes(context_files(context, "", dockerfile))),
+            custom_context=True,
             dockerfile=dockerfile,
             tag=tag,
             rm=True,

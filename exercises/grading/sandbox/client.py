@@ -1,7 +1,12 @@
 """The engine client and the small helpers every other module of the sandbox uses.
 
-The engine address comes from the environment (`DOCKER_HOST`, `DOCKER_TLS_VERIFY`,
-`DOCKER_CERT_PATH` through `docker.from_env()`), so a worker may use a remote engine.
+The engine is the dedicated grading engine (`scripts/grading-engine`), named by an
+`EngineAddress`: its unix socket, or `tcp://host:2376` with TLS client certificates, so a
+worker may grade on a remote engine (the job spec carries no host paths). Callers pass the
+address (Django from its settings); without one, `DRYDOCK_GRADING_ENGINE` and
+`DRYDOCK_GRADING_ENGINE_CERT_PATH` name it, never `DOCKER_HOST`, which names the machine's
+general-purpose engine. `connect` refuses an engine without user-namespace remapping: a
+learner's container must never run as the host's root.
 Nothing is ever pulled: images are only looked up locally (`local_image`).
 """
 
@@ -9,7 +14,9 @@ from __future__ import annotations
 
 import contextlib
 import logging
+import os
 import time
+import weakref
 from collections import deque
 from collections.abc import Iterator
 from typing import Any
@@ -17,6 +24,7 @@ from typing import Any
 import docker
 import docker.errors
 
+from ..types import DEFAULT_GRADING_ENGINE, EngineAddress
 from .errors import (
     ENGINE_ERRORS,
     ENGINE_UNREACHABLE,
@@ -49,19 +57,64 @@ def engine_call(what: str, origin: Origin = Origin.DRYDOCK) -> Iterator[None]:
         raise engine_error(error, what, origin) from error
 
 
-def connect(*, timeout: int = CLIENT_TIMEOUT_S) -> docker.DockerClient:
-    """A client for the engine named by the environment; `EngineUnavailable` if unreachable."""
+NOT_ISOLATED = (
+    "{url} is not a grading engine: it does not remap user namespaces (start the grading "
+    "engine with scripts/grading-engine; learners' containers never run on a general-purpose engine)"
+)
+
+
+_ADDRESSES: weakref.WeakKeyDictionary[docker.DockerClient, EngineAddress] = (
+    weakref.WeakKeyDictionary()
+)
+
+
+def default_address() -> EngineAddress:
+    """The grading engine named by the environment (the CLI, tests and tools)."""
+    return EngineAddress(
+        url=os.environ.get("DRYDOCK_GRADING_ENGINE") or DEFAULT_GRADING_ENGINE,
+        cert_path=os.environ.get("DRYDOCK_GRADING_ENGINE_CERT_PATH", ""),
+    )
+
+
+def tls_config(address: EngineAddress) -> docker.tls.TLSConfig | None:
+    if not address.cert_path:
+        return None
+    path = address.cert_path
+    return docker.tls.TLSConfig(
+        client_cert=(os.path.join(path, "cert.pem"), os.path.join(path, "key.pem")),
+        ca_cert=os.path.join(path, "ca.pem"),
+        verify=True,
+    )
+
+
+def connect(
+    address: EngineAddress | None = None, *, timeout: int = CLIENT_TIMEOUT_S
+) -> docker.DockerClient:
+    """A client for the grading engine; `EngineUnavailable` if it is unreachable, or is not
+    isolated (no user-namespace remapping)."""
+    address = address or default_address()
     try:
-        client = docker.from_env(timeout=timeout)
-        client.ping()
+        client = docker.DockerClient(
+            base_url=address.url, version="auto", timeout=timeout, tls=tls_config(address)
+        )
+        security = client.info().get("SecurityOptions") or []
     except ENGINE_ERRORS as error:
         raise EngineUnavailable(ENGINE_UNREACHABLE.format(detail=one_line(error))) from error
+    if not any("name=userns" in option for option in security):
+        client.close()
+        raise EngineUnavailable(NOT_ISOLATED.format(url=address.url))
+    _ADDRESSES[client] = address
     return client
 
 
-def engine_status(*, timeout: int = 5) -> str:
-    """Return "engine <version>" for the engine the environment names; `EngineUnavailable` if down."""
-    client = connect(timeout=timeout)
+def address_of(client: docker.DockerClient) -> EngineAddress:
+    """The address `client` was connected to (for the extra API clients a build opens)."""
+    return _ADDRESSES.get(client) or default_address()
+
+
+def engine_status(address: EngineAddress | None = None, *, timeout: int = 5) -> str:
+    """Return "engine <version>" for the grading engine; `EngineUnavailable` if down."""
+    client = connect(address, timeout=timeout)
     try:
         with engine_call("reading the engine version"):
             return f"engine {client.version().get('Version', '?')}"
@@ -96,6 +149,15 @@ def local_image(client: docker.DockerClient, ref: str) -> dict[str, Any] | None:
         raise engine_error(error, f"inspecting image {ref}") from error
     except ENGINE_ERRORS as error:
         raise engine_error(error, f"inspecting image {ref}") from error
+
+
+def standin_image(client: docker.DockerClient, ref: str) -> dict[str, Any] | None:
+    """The attrs of `ref` if it is one of the sandbox's stand-in base images (labelled
+    `org.drydock.standin=1` by docker/standins/build), else None: another job's image, a
+    baseline or anything else on the engine is never handed to a learner."""
+    attrs = local_image(client, ref)
+    labels = ((attrs or {}).get("Config") or {}).get("Labels") or {}
+    return attrs if labels.get(LABEL_STANDIN) == "1" else None
 
 
 def is_local_engine(client: docker.DockerClient) -> bool:

@@ -10,19 +10,19 @@ timeout) ends up in the observations; engine trouble raises `InfrastructureError
 from __future__ import annotations
 
 import re
-import shutil
 import sys
 import threading
 import time
-from pathlib import Path
 from typing import Any
 
 import docker
 
 from ..dockerfile import dockerfile_parse, external_sources
 from ..types import (
+    EngineAddress,
     GradingError,
     ProgressCallback,
+    ProjectFile,
     RuntimeObservations,
     SandboxLimits,
     SandboxPlan,
@@ -32,35 +32,27 @@ from ..types import (
 from . import canary
 from .baseline import ensure_baseline
 from .build import build_image
-from .client import (
-    LABEL_JOB,
-    Deadline,
-    TailBuffer,
-    connect,
-    engine_call,
-    is_local_engine,
-    local_image,
-)
-from .containers import SANDBOX_DIR, _ContainerSpecs
-from .errors import Origin
+from .client import LABEL_JOB, Deadline, TailBuffer, connect, local_image, standin_image
+from .containers import _ContainerSpecs
 from .job import SandboxJob
-from .limits import DiskGuard, container_writes, tree_bytes
+from .limits import DiskGuard, container_writes
 from .probes import _Probes
 from .stack import _Running, _Stack
+from .storage import JobStorage
 
 
 def observe(
-    plan: SandboxPlan, limits: SandboxLimits, progress: ProgressCallback = no_progress
+    plan: SandboxPlan,
+    limits: SandboxLimits,
+    progress: ProgressCallback = no_progress,
+    engine: EngineAddress | None = None,
 ) -> RuntimeObservations:
-    """Build, run and probe one submission in the sandbox; always tears it all down."""
+    """Build, run and probe one submission on the grading engine; always tears it all down."""
     observations = RuntimeObservations()
-    client = connect()
+    client = connect(engine)
     try:
         with SandboxJob(client, plan.job_id, limits) as job:
-            try:
-                _Session(client, job, plan, limits, progress, observations).run()
-            finally:
-                shutil.rmtree(plan.workdir / SANDBOX_DIR, ignore_errors=True)
+            _Session(client, job, plan, limits, progress, observations).run()
         observations.phase_ms["teardown"] = job.teardown_ms
     finally:
         client.close()
@@ -107,8 +99,8 @@ class _Session(_Stack, _ContainerSpecs, _Probes):
         self.image_id: str | None = None
         self.image_attrs: dict[str, Any] = {}
         self.networks: dict[str, str] = {}  # compose network -> job network name
-        self.volumes: dict[str, str] = {}  # compose volume -> job volume name
-        self.volume_paths: dict[str, Path] = {}  # job volume name -> its mountpoint on this host
+        self.storage = JobStorage(job, limits, self.note)  # every volume of the job
+        self.file_binds: dict[str, dict[str, ProjectFile]] = {}  # service -> {target: file}
         self.running: dict[str, _Running] = {}
         self.skipped: set[str] = set()
         self.deadline = Deadline(limits.run_timeout_s)  # restarted when bring-up begins
@@ -165,7 +157,7 @@ class _Session(_Stack, _ContainerSpecs, _Probes):
             return
         outcome = build_image(
             self.client,
-            context=plan.workdir,
+            context=plan.files,
             dockerfile=plan.dockerfile,
             tag=f"{self.job.image_repo}:app",
             labels=self.job.labels(),  # one LABEL step per label: keep them few
@@ -198,17 +190,17 @@ class _Session(_Stack, _ContainerSpecs, _Probes):
         self.obs.build_ok = True
 
     def offline_problem(self, build_args: dict[str, str]) -> str | None:
-        """Why the build would make the engine fetch something itself, or None.
+        """Why the build may not run, or None: every image it names must be a stand-in, and
+        nothing may be fetched.
 
-        Builds run with `--network none`, but that only confines RUN steps: the daemon pulls a
-        missing FROM / COPY --from image and downloads ADD URLs from the host's network,
-        loopback included (`ADD http://127.0.0.1:8000/...` would put a host service's answer
-        in the build log). So every such source is checked before the engine sees the build.
+        The grading engine has no route out of its network namespace, so a daemon-side fetch
+        (`ADD http://…`, a pull) fails whatever this says; checking first gives the learner a
+        clear message and keeps another job's image (same engine) out of reach of `FROM`.
         """
+        entry = self.plan.files.get(self.plan.dockerfile)
         try:
-            text = (self.plan.workdir / self.plan.dockerfile).read_text(encoding="utf-8-sig")
-            parsed = dockerfile_parse(text)
-        except (GradingError, OSError, UnicodeDecodeError):
+            parsed = dockerfile_parse(entry.content.decode("utf-8-sig") if entry else "")
+        except (GradingError, UnicodeDecodeError):
             return None  # the build itself reports what is wrong with the file
         images, urls = external_sources(parsed, build_args)
         for source in urls:
@@ -217,66 +209,41 @@ class _Session(_Stack, _ContainerSpecs, _Probes):
                 "sandbox have no network; COPY the file from your project instead"
             )
         for source in {s.ref: s for s in images}.values():
-            if local_image(self.client, source.ref) is None:
+            if standin_image(self.client, source.ref) is None:
                 return (
-                    f"base image not available in the sandbox ({source.what} {source.ref}, "
-                    f"Dockerfile line {source.line}): nothing can be pulled here, use a local image"
+                    f"base image not available in the sandbox ({source.what} {source.ref}, Dockerfile "
+                    f"line {source.line}): nothing can be pulled here, use one of the sandbox's base images"
                 )
         return None
 
     def written(self) -> tuple[int, str]:
-        """Bytes the job's containers wrote to their layers and to its volumes (DiskGuard)."""
-        label = {"label": f"{LABEL_JOB}={self.job.job_id}"}
-        sizes = container_writes(self.client, label)
-        if is_local_engine(self.client):  # volumes are only measurable on this host
-            for name in dict.fromkeys(self.volumes.values()):
-                if name not in self.volume_paths:
-                    with engine_call(f"inspecting volume {name}"):
-                        self.volume_paths[name] = Path(
-                            self.client.api.inspect_volume(name).get("Mountpoint") or "/nonexistent"
-                        )
-                sizes[f"volume {name}"] = tree_bytes(self.volume_paths[name])
+        """Bytes the job's containers wrote to their layers (DiskGuard). Volumes and tmpfs
+        are capped by the kernel (`JobStorage`), so they need no watching."""
+        sizes = container_writes(self.client, {"label": f"{LABEL_JOB}={self.job.job_id}"})
         top = max(sizes, key=lambda key: sizes[key], default="")
         return sum(sizes.values()), f"mostly {top}" if top else ""
 
     def tag_app_image(self) -> None:
-        """Give the image the app service's `image:` name, unless a non-job image owns it."""
-        assert self.image_id
+        """Record the app service's `image:` name as the image's tag. The engine is not told:
+        a name shared by every learner who copies the same compose file would let one job
+        run another's image, so on the engine the image only has its job-unique tag."""
         ref = self.plan.app_image_tag
-        split = _split_ref(ref) if ref else None
-        tagged: list[str] = []
-        if split is None:
-            if ref:
-                self.note(f"sandbox: the image was not tagged {ref!r} (not a taggable reference)")
-        else:
-            current = local_image(self.client, ref)
-            labels = ((current or {}).get("Config") or {}).get("Labels") or {}
-            if current is not None and LABEL_JOB not in labels:
-                self.note(
-                    f"sandbox: the image was not tagged {ref} (that name belongs to a local image)"
-                )
-            else:
-                with engine_call(f"tagging the image {ref}", Origin.LEARNER_CONFIG):
-                    self.client.api.tag(self.image_id, split[0], split[1])
-                tagged.append(f"{split[0]}:{split[1]}")
-        # The name is shared by every job grading the same compose file: a concurrent job may
-        # move it to its own image a moment later, so what this job tagged is taken as done
-        # rather than read back from the engine.
-        attrs = local_image(self.client, self.image_id) or {}
-        job_tag = f"{self.job.image_repo}:app"
-        tags = [t for t in attrs.get("RepoTags") or [] if t != job_tag]
-        self.obs.final_image_tags = [*tagged, *(t for t in tags if t not in tagged)]
+        if (
+            ref
+            and _split_ref(ref) is not None
+            and not ref.startswith(f"drydock-{self.job.job_id}-")
+        ):
+            self.obs.final_image_tags = [ref if ":" in ref.rsplit("/", 1)[-1] else f"{ref}:latest"]
 
     def baseline(self) -> None:
-        if self.plan.dev_context is None:
+        if self.plan.dev_files is None:
             return
         baseline = ensure_baseline(
             self.client,
-            self.plan.dev_context,
+            self.plan.dev_files,
             limits=self.limits,
             progress=self.progress,
-            name=re.sub(r"[^a-z0-9]+", "-", self.plan.dev_context.name.lower()).strip("-")
-            or "starter",
+            name=re.sub(r"[^a-z0-9]+", "-", self.plan.dev_name.lower()).strip("-") or "starter",
         )
         self.obs.phase_ms["baseline"] = baseline.duration_ms
         self.obs.dev_image_size = baseline.size

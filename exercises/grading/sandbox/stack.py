@@ -8,17 +8,20 @@ nothing is ever published, pulled or left behind (`SandboxJob` owns and releases
 
 from __future__ import annotations
 
+import posixpath
 import time
-from dataclasses import dataclass
-from pathlib import Path
+from dataclasses import dataclass, field
 from typing import Any
 
 import docker.errors
+from docker.types import Mount
 
 from ..types import InfrastructureError, ServiceObservation, Stage
-from .client import Deadline, engine_call, local_image
+from .client import Deadline, engine_call, standin_image
+from .containers import Share, job_shares, service_share
 from .errors import ContainerRejected, Origin, StartRefused
-from .health import health_spec
+from .files import tar_bytes
+from .health import HealthSpec, health_spec
 
 
 def start_order(services: dict[str, dict[str, Any]]) -> list[str]:
@@ -59,23 +62,47 @@ class _Running:
     networks: list[str]
 
 
+@dataclass
+class _Prepared:
+    """A service ready to start: its image, health check, resources and mounts."""
+
+    image: str
+    image_attrs: dict[str, Any]
+    health: HealthSpec | None
+    share: Share
+    mounts: list[Mount] = field(default_factory=list)
+
+
 class _Stack:
     """Networks, volumes and services in start order (see `_Session`)."""
 
     # bring-up -----------------------------------------------------------------------
     def bring_up(self) -> None:
+        """Everything is decided and created before the first learner container starts:
+        images (only the job's own and the stand-ins), shares of the job's ceilings, volumes."""
         self.deadline = deadline = Deadline(self.limits.run_timeout_s)
         started = time.monotonic()
         self.create_networks()
-        self.create_volumes()
+        order = start_order(self.plan.services)
+        prepared = {name: p for name in order if (p := self.prepare_service(name)) is not None}
+        if self.obs.run_error:
+            return
+        for note in job_shares({name: p.share for name, p in prepared.items()}, self.limits):
+            self.note(note)
+        for name, service in prepared.items():
+            service.mounts = self.mounts(
+                name, self.plan.services[name], service.image_attrs.get("Config") or {}
+            )
+        self.storage.start()
         self.obs.phase_ms["networks_volumes"] = int((time.monotonic() - started) * 1000)
-        for name in start_order(self.plan.services):
+        for name in order:
             if deadline.expired:
                 self.fail_run(
                     f"the stack did not come up within the sandbox limit of {self.limits.run_timeout_s}s"
                 )
                 return
-            self.start_service(name)
+            if name in prepared:
+                self.start_service(name, prepared[name])
         if self.plan.app_service not in self.running and not self.obs.run_error:
             self.fail_run(f"the app service {self.plan.app_service!r} did not start")
 
@@ -97,64 +124,50 @@ class _Stack:
                 )
             self.networks[name] = self.job.create_network(f"net-{name}")
 
-    def create_volumes(self) -> None:
-        for name, spec in sorted(self.plan.volumes.items()):
-            spec = spec or {}
-            options = {str(k): str(v) for k, v in (spec.get("driver_opts") or {}).items()}
-            device = options.get("device")
-            if device and options.get("o", "").split(",").count("bind"):
-                path = Path(device)
-                if not self._inside_workdir(path):
-                    self.note(
-                        f"sandbox: volume {name} is a plain volume (its device {device} is outside the sandbox)"
-                    )
-                    options = {}
-                else:
-                    path.mkdir(parents=True, exist_ok=True)
-            elif options:
-                self.note(f"sandbox: volume {name} driver options ignored")
-                options = {}
-            self.volumes[name] = self.job.create_volume(f"vol-{name}", driver_opts=options or None)
+    def service_image(self, name: str) -> tuple[str, dict[str, Any]] | None:
+        """(image id, attrs) a service may run: the job's own built image (the app, or any
+        service naming the app's image) or a stand-in base image; None for anything else
+        (another job's image, a baseline, a missing one: the same answer, no oracle)."""
+        plan = self.plan
+        ref = str(self.plan.services[name].get("image") or "")
+        if name == plan.app_service or (ref and ref == plan.app_image_tag):
+            return (self.image_id or "", self.image_attrs) if self.image_id else None
+        attrs = standin_image(self.client, ref) if ref else None
+        return (attrs["Id"], attrs) if attrs else None
 
-    def _inside_workdir(self, path: Path) -> bool:
-        try:
-            path.resolve().relative_to(self.plan.workdir.resolve())
-        except ValueError:
-            return False
-        return True
-
-    def start_service(self, name: str) -> None:
+    def prepare_service(self, name: str) -> _Prepared | None:
         plan = self.plan
         service = plan.services[name]
         critical = name in (plan.app_service, plan.db_service)
         observation = ServiceObservation(name=name)
         self.obs.services[name] = observation
-        # which image
-        if name == plan.app_service:
-            image, image_attrs = self.image_id or "", self.image_attrs
-            observation.image = plan.app_image_tag or image
-        else:
-            ref = service.get("image") or ""
-            image_attrs = local_image(self.client, ref) if ref else None
-            observation.image = ref
-            if image_attrs is None:
-                why = (
-                    f"its image {ref} is not available offline"
-                    if ref
-                    else "it has no image (only the app is built)"
+        ref = str(service.get("image") or "")
+        observation.image = plan.app_image_tag if name == plan.app_service else ref
+        found = self.service_image(name)
+        if found is None:
+            why = (
+                f"its image {ref} is not available in the sandbox (not one of its base images)" if ref
+                else "it has no image (only the app is built)"
+            )  # fmt: skip
+            self.skipped.add(name)
+            if critical:
+                self.fail_run(
+                    f"service {name} cannot run in the sandbox: {why}; use a base image the "
+                    "sandbox provides (or your own app image)"
                 )
-                if critical:
-                    self.fail_run(
-                        f"service {name} cannot run in the sandbox: {why}; use a locally available image"
-                    )
-                    self.skipped.add(name)
-                    return
+            else:
                 self.note(f"sandbox: service {name} skipped: {why}")
-                self.skipped.add(name)
-                return
-            image = image_attrs["Id"]
-        health = health_spec(service, image_attrs.get("Config") or {})
+            return None
+        image, attrs = found
+        health = health_spec(service, attrs.get("Config") or {})
         observation.healthcheck = health.test if health else None
+        return _Prepared(image, attrs, health, service_share(service, self.limits))
+
+    def start_service(self, name: str, prepared: _Prepared) -> None:
+        plan = self.plan
+        service = plan.services[name]
+        observation = self.obs.services[name]
+        health = prepared.health
         # dependencies
         for dependency, condition in _depends_on(service).items():
             if dependency in self.skipped and dependency not in (plan.app_service, plan.db_service):
@@ -169,13 +182,16 @@ class _Stack:
         # create and start
         self.progress(Stage.RUNNING, f"starting {name}", "")
         networks = self.service_networks(name, service)
-        kwargs = self.container_kwargs(name, service, health, networks)
+        kwargs = self.container_kwargs(
+            name, service, health, networks, prepared.share, prepared.mounts
+        )
         try:
-            container = self.job.create_container(service=name, image=image, **kwargs)
+            container = self.job.create_container(service=name, image=prepared.image, **kwargs)
         except ContainerRejected as error:
             observation.health_output = str(error)
             self.fail_run(f"{name} could not be created: {error}")
             return
+        self.put_file_binds(name, container, read_only=bool(kwargs.get("read_only")))
         for network, aliases in networks[1:]:
             with engine_call(f"connecting {name} to {network}", Origin.LEARNER_CONFIG):
                 self.client.api.connect_container_to_network(container.id, network, aliases=aliases)
@@ -197,6 +213,20 @@ class _Stack:
             began = time.monotonic()
             observation.health_ok, observation.health_output = self.probe_health(running, health)
             self.obs.phase_ms[f"health_{name}"] = int((time.monotonic() - began) * 1000)
+
+    def put_file_binds(self, name: str, container: Any, *, read_only: bool) -> None:
+        """A bind of a single project file: copied into the created container (a volume can
+        only stand in for a directory). A read-only root cannot receive it: noted."""
+        for target, entry in sorted(self.file_binds.get(name, {}).items()):
+            if read_only:
+                self.note(
+                    f"sandbox: the file bind -> {target} of {name} was not copied (read-only "
+                    "container); bind a directory instead"
+                )
+                continue
+            directory, filename = posixpath.split(posixpath.normpath(target))
+            with engine_call(f"copying {target} into {name}", Origin.LEARNER_CONFIG):
+                container.put_archive(directory, tar_bytes({filename: entry}))
 
     def dependency_problem(self, dependency: str, condition: str) -> str | None:
         if dependency in self.skipped:
