@@ -3,8 +3,9 @@
 The submission is the repository: the Dockerfile is docker/platform/Dockerfile (built with the
 repository root as its context), the compose file docker/compose.yaml. Every rule that is not
 about Node.js must pass; hadolint must find nothing; the sandbox policy must find nothing in
-compose.yaml. The single-host override (compose.host-engine.yaml) deliberately gives the
-worker the host's engine: its two findings are pinned here, so that nothing else slips in.
+compose.yaml. The grading-engine override (compose.grading-engine.yaml) deliberately gives the
+worker the grading engine's socket directory: its one finding is pinned here, so that nothing
+else slips in.
 """
 
 from __future__ import annotations
@@ -28,7 +29,7 @@ from exercises.grading.policy import raw_violations
 REPO = Path(__file__).resolve().parents[2]
 DOCKERFILE = "docker/platform/Dockerfile"
 COMPOSE = "docker/compose.yaml"
-HOST_ENGINE = "docker/compose.host-engine.yaml"
+GRADING_ENGINE = "docker/compose.grading-engine.yaml"
 # Nothing is set: the defaults in the files are what a fresh deployment gets.
 VARIABLES: dict[str, str] = {}
 # environment-config's NODE_ENV rule is about Node.js apps; Drydock is a Django app, whose
@@ -110,13 +111,13 @@ def test_the_sandbox_policy_finds_nothing_in_compose_yaml():
     assert raw_violations(document, base="docker") == []
 
 
-def test_the_host_engine_override_has_exactly_its_two_documented_findings():
-    """The trusted-single-host option: the engine socket and the shared scratch directory."""
-    document = interpolate_tree(compose_document(_text(HOST_ENGINE), HOST_ENGINE), VARIABLES)
+def test_the_grading_engine_override_has_exactly_its_one_documented_finding():
+    """The worker reaches the dedicated grading engine's socket directory, nothing else of the
+    host: no general-purpose engine socket, no shared scratch directory."""
+    document = interpolate_tree(compose_document(_text(GRADING_ENGINE), GRADING_ENGINE), VARIABLES)
     details = sorted(v.detail for v in raw_violations(document, base="docker"))
     assert details == [
-        "service worker mounts /var/lib/drydock/scratch, which is outside your submission",
-        "service worker mounts /var/run/docker.sock, which is outside your submission",
+        "service worker mounts /run/drydock-grading, which is outside your submission",
     ]
 
 

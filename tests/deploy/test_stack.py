@@ -76,7 +76,7 @@ class Stack:
     timings: dict[str, float] = field(default_factory=dict)
 
     def compose(self, *args: str, timeout: float = 300) -> subprocess.CompletedProcess:
-        files = ["-f", "docker/compose.yaml", "-f", "docker/compose.host-engine.yaml"]
+        files = ["-f", "docker/compose.yaml", "-f", "docker/compose.grading-engine.yaml"]
         return subprocess.run(
             [str(compose_binary()), "-p", self.project, *files, *args],
             cwd=REPO,
@@ -124,9 +124,8 @@ def stack() -> Iterator[Stack]:
         "DRYDOCK_IMAGE": IMAGE,
         "DRYDOCK_VERSION": VERSION,
         "DRYDOCK_SECRETS_DIR": str(work / "secrets"),
-        "DRYDOCK_SCRATCH_DIR": str(work / "scratch"),
         "DRYDOCK_HTTP_PORT": str(free_port()),
-        "DRYDOCK_DOCKER_GID": str(os.stat("/var/run/docker.sock").st_gid),
+        "DRYDOCK_GRADING_GID": str(os.stat("/run/drydock-grading").st_gid),
         "DRYDOCK_SECURE_COOKIES": "false",  # plain HTTP on 127.0.0.1
         "DRYDOCK_WORKERS": "1",  # one grading at a time: the second one waits in the queue
         "DRYDOCK_WORKER_STOP_GRACE": "4m",

@@ -10,10 +10,13 @@ fault tests may stop and start again. Figures are collected by the hooks below
 
 from __future__ import annotations
 
+import http.server
 import os
 import shutil
+import socket
 import subprocess
 import tempfile
+import threading
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
@@ -31,6 +34,7 @@ from tests.worker.fixtures import (  # noqa: F401  (fixtures)
 
 from .figures import FIGURES
 from .private_engine import EngineUnavailable, PrivateEngine
+from .support import unique
 
 HERE = Path(__file__).resolve().parent
 HOST_CANARY_FILE = Path("/etc/drydock-canary-host")
@@ -100,7 +104,7 @@ def pytest_terminal_summary(terminalreporter) -> None:
 
 @pytest.fixture(scope="package")
 def private_engine() -> Iterator[PrivateEngine]:
-    """The suite's own engine; DOCKER_HOST points at it for this process and the workers."""
+    """The suite's own engine; DRYDOCK_GRADING_ENGINE points at it for this process and the workers."""
     engine = PrivateEngine()
     try:
         engine.open()
@@ -108,17 +112,17 @@ def private_engine() -> Iterator[PrivateEngine]:
     except (EngineUnavailable, subprocess.CalledProcessError, FileNotFoundError) as error:
         engine.close()
         unavailable(f"no reliability engine: {error}")
-    previous = os.environ.get("DOCKER_HOST")
-    os.environ["DOCKER_HOST"] = engine.host
+    previous = os.environ.get("DRYDOCK_GRADING_ENGINE")
+    os.environ["DRYDOCK_GRADING_ENGINE"] = engine.host
     FIGURES.line(f"engine: private dockerd on a {engine.disk()[1] / 2**30:.0f} GiB loop-mounted "
                  f"filesystem; {'; '.join(engine.events) or 'stand-ins already loaded'}")  # fmt: skip
     try:
         yield engine
     finally:
         if previous is None:
-            os.environ.pop("DOCKER_HOST", None)
+            os.environ.pop("DRYDOCK_GRADING_ENGINE", None)
         else:
-            os.environ["DOCKER_HOST"] = previous
+            os.environ["DRYDOCK_GRADING_ENGINE"] = previous
         engine.close()
 
 
@@ -225,3 +229,67 @@ def host_canary(tmp_path_factory) -> Iterator[dict[str, object]]:
     yield {"marker": marker, "outside": outside, "etc": etc}
     if etc is not None:
         etc.unlink(missing_ok=True)
+
+
+# --- host services a submission would like to reach ------------------------------------------
+
+
+@pytest.fixture
+def loopback_service():
+    """A host service on 127.0.0.1 that answers a secret to anyone who asks (like a host's
+    admin pages); it records every request."""
+    secret = unique("HOST-LOOPBACK-SECRET-")
+    requests: list[str] = []
+
+    class Handler(http.server.BaseHTTPRequestHandler):
+        def do_GET(self):  # noqa: N802
+            requests.append(self.path)
+            self.send_response(200)
+            self.end_headers()
+            self.wfile.write(secret.encode())
+
+        do_HEAD = do_GET  # noqa: N815
+
+        def log_message(self, *args):
+            pass
+
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    yield {"port": server.server_address[1], "secret": secret, "requests": requests}
+    server.shutdown()
+
+
+@pytest.fixture
+def host_listener():
+    """A TCP service on all of the host's addresses; records who connects."""
+    server = socket.socket()
+    server.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    server.bind(("0.0.0.0", 0))
+    server.listen(16)
+    server.settimeout(0.2)
+    seen: list[tuple[str, int]] = []
+    stop = threading.Event()
+
+    def accept() -> None:
+        while not stop.is_set():
+            try:
+                connection, address = server.accept()
+            except TimeoutError:
+                continue
+            except OSError:
+                return
+            seen.append(address)
+            connection.close()
+
+    threading.Thread(target=accept, daemon=True).start()
+    yield {"port": server.getsockname()[1], "seen": seen}
+    stop.set()
+    server.close()
+
+
+def host_addresses() -> list[str]:
+    import subprocess
+
+    out = subprocess.run(["ip", "-4", "-o", "addr", "show"], capture_output=True, text=True).stdout
+    return [line.split()[3].split("/")[0] for line in out.splitlines()
+            if " lo " not in line and "10.213." not in line]  # fmt: skip

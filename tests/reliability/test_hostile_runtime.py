@@ -4,9 +4,7 @@ result, the grading process carries on, the engine still answers, and nothing is
 
 from __future__ import annotations
 
-import http.server
 import resource
-import socket
 import threading
 import time
 from collections.abc import Callable
@@ -18,7 +16,9 @@ from exercises.grading.grader import grade_directory
 from exercises.grading.sandbox.client import LABEL_JOB
 from exercises.grading.types import GradeResult, SandboxLimits, Status
 
+from .conftest import host_addresses
 from .figures import FIGURES
+from .private_engine import NAME
 from .support import (
     DC,
     DF,
@@ -80,7 +80,7 @@ def container_pids(client, maxima: set[int]) -> Callable[[], int]:
     def measure() -> int:
         ids = [c["Id"] for c in client.api.containers(filters={"label": LABEL_JOB})]
         found = 0
-        for directory in (CGROUP_PIDS / "docker" / i for i in ids):
+        for directory in (CGROUP_PIDS / NAME / i for i in ids):
             if directory.is_dir():
                 maxima.add(int((directory / "pids.max").read_text()))
                 found = max(found, int((directory / "pids.current").read_text()))
@@ -262,31 +262,6 @@ def test_build_that_reaches_for_the_network(grade):
                  f"{reason(result)[:100]}")  # fmt: skip
 
 
-@pytest.fixture
-def loopback_service():
-    """A host service on 127.0.0.1 that answers a secret to anyone who asks (like a host's
-    admin pages); it records every request."""
-    secret = unique("HOST-LOOPBACK-SECRET-")
-    requests: list[str] = []
-
-    class Handler(http.server.BaseHTTPRequestHandler):
-        def do_GET(self):  # noqa: N802
-            requests.append(self.path)
-            self.send_response(200)
-            self.end_headers()
-            self.wfile.write(secret.encode())
-
-        do_HEAD = do_GET  # noqa: N815
-
-        def log_message(self, *args):
-            pass
-
-    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-    threading.Thread(target=server.serve_forever, daemon=True).start()
-    yield {"port": server.server_address[1], "secret": secret, "requests": requests}
-    server.shutdown()
-
-
 @pytest.mark.parametrize("how", ["add-url", "from-registry", "copy-from-registry"])
 def test_build_cannot_make_the_engine_fetch_from_the_host(grade, loopback_service, how):
     """`--network none` confines RUN steps only: the daemon itself pulls images and downloads
@@ -307,42 +282,6 @@ def test_build_cannot_make_the_engine_fetch_from_the_host(grade, loopback_servic
     assert expected in reason(result), reason(result)
     FIGURES.line(f"hostile engine-fetch-{how}: failed before the build, the host service got no "
                  f"request; {reason(result)[:100]}")  # fmt: skip
-
-
-@pytest.fixture
-def host_listener():
-    """A TCP service on all of the host's addresses; records who connects."""
-    server = socket.socket()
-    server.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-    server.bind(("0.0.0.0", 0))
-    server.listen(16)
-    server.settimeout(0.2)
-    seen: list[tuple[str, int]] = []
-    stop = threading.Event()
-
-    def accept() -> None:
-        while not stop.is_set():
-            try:
-                connection, address = server.accept()
-            except TimeoutError:
-                continue
-            except OSError:
-                return
-            seen.append(address)
-            connection.close()
-
-    threading.Thread(target=accept, daemon=True).start()
-    yield {"port": server.getsockname()[1], "seen": seen}
-    stop.set()
-    server.close()
-
-
-def host_addresses() -> list[str]:
-    import subprocess
-
-    out = subprocess.run(["ip", "-4", "-o", "addr", "show"], capture_output=True, text=True).stdout
-    return [line.split()[3].split("/")[0] for line in out.splitlines()
-            if " lo " not in line and "10.213." not in line]  # fmt: skip
 
 
 def test_containers_cannot_reach_the_hosts_services(grade, host_listener):
