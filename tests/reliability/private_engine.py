@@ -48,6 +48,7 @@ def _script(command: str) -> subprocess.CompletedProcess:
         "DRYDOCK_GRADING_ENGINE_ROOT": str(ROOT),
         "DRYDOCK_GRADING_ENGINE_SIZE": SIZE,
         "DRYDOCK_MAIN_DOCKER_HOST": MAIN_HOST,
+        "DRYDOCK_GRADING_ENGINE_STANDINS": " ".join(STANDINS),
     }
     return subprocess.run(
         [str(SCRIPT), command], capture_output=True, text=True, env=env, timeout=600

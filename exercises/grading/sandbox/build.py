@@ -82,7 +82,7 @@ def _build_api(
     client: docker.DockerClient, timeout: int, cgroup_parent: str | None, nano_cpus: int
 ) -> _BuildAPI:
     address = address_of(client)  # the grading engine `client` talks to, never DOCKER_HOST's
-    return _BuildAPI(
+    api = _BuildAPI(
         base_url=address.url,
         version=client.api.api_version,
         timeout=timeout,
@@ -90,6 +90,8 @@ def _build_api(
         nano_cpus=nano_cpus,
         tls=tls_config(address),
     )
+    api.trust_env = False  # see client.connect
+    return api
 
 
 _ANSI = re.compile(r"\x1b\[[0-9;]*[A-Za-z]")

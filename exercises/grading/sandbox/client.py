@@ -97,6 +97,9 @@ def connect(
         client = docker.DockerClient(
             base_url=address.url, version="auto", timeout=timeout, tls=tls_config(address)
         )
+        # requests would let REQUESTS_CA_BUNDLE / CURL_CA_BUNDLE (and proxy variables) replace
+        # the engine's CA: the engine is verified against its own CA only, and never proxied.
+        client.api.trust_env = False
         security = client.info().get("SecurityOptions") or []
     except ENGINE_ERRORS as error:
         raise EngineUnavailable(ENGINE_UNREACHABLE.format(detail=one_line(error))) from error
