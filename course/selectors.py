@@ -35,9 +35,7 @@ def course_list() -> list[Course]:
     return list(Course.objects.published())
 
 
-def course_outline(
-    *, slug: str, user: AbstractBaseUser | AnonymousUser
-) -> tuple[Course, list[Module]]:
+def course_outline(*, slug: str, user: AbstractBaseUser | AnonymousUser) -> tuple[Course, list[Module]]:
     """The course with its published modules and lessons, each lesson annotated with progress."""
     course = get_object_or_404(Course.objects.published(), slug=slug)
     section_filter = Q(sections__published=True)
@@ -53,9 +51,7 @@ def course_outline(
     )
     for module in modules:
         for lesson in module.lessons.all():
-            lesson.progress = Progress(
-                lesson.done_count if user.is_authenticated else 0, lesson.section_count
-            )
+            lesson.progress = Progress(lesson.done_count if user.is_authenticated else 0, lesson.section_count)
     return course, modules
 
 
