@@ -23,9 +23,14 @@
   }
 
   function isDark() {
-    var theme = document.documentElement.dataset.theme;
-    if (theme) return theme === "dark";
+    var theme = document.documentElement.dataset.theme; // the admin also sets "auto"
+    if (theme === "light" || theme === "dark") return theme === "dark";
     return !!(window.matchMedia && window.matchMedia("(prefers-color-scheme: dark)").matches);
+  }
+
+  function isExplicit() {
+    var theme = document.documentElement.dataset.theme;
+    return theme === "light" || theme === "dark";
   }
 
   function applyTheme(theme) {
@@ -53,7 +58,7 @@
     });
     if (window.matchMedia) {
       window.matchMedia("(prefers-color-scheme: dark)").addEventListener("change", function () {
-        if (!document.documentElement.dataset.theme) document.dispatchEvent(new Event("drydock:theme"));
+        if (!isExplicit()) document.dispatchEvent(new Event("drydock:theme"));
       });
     }
   }
