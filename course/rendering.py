@@ -77,7 +77,7 @@ def _markdown(anchor_prefix: str) -> markdown.Markdown:
                 "pygments_lang_class": True,
                 # A language label above every block (`title="…"` on a fence overrides it).
                 "auto_title": True,
-                "auto_title_map": {"Text Only": "Text"},
+                "auto_title_map": {"Text Only": "Text", "Docker": "Dockerfile"},
                 # ```yaml linenums="1" numbers the lines; numbers are CSS, so Copy skips them.
                 "linenums_style": "pymdownx-inline",
             },
