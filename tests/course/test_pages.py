@@ -35,7 +35,9 @@ def test_lesson_pages_open_with_their_h1(client, lecture):
 
 
 def _exercise() -> Exercise:
-    return Exercise.objects.create(slug="ex", title="Ship it", summary="Harden a stack.", instructions="Do it.")
+    return Exercise.objects.create(
+        slug="ex", title="Ship it", summary="Harden a stack.", instructions="Do it."
+    )
 
 
 def test_course_home_links_to_the_exercise(client, lecture):

@@ -63,11 +63,16 @@ def test_search_page_highlights_matches_and_links_to_the_section(client, lecture
 
 def test_search_page_explains_short_and_empty_queries(client, lecture):
     assert QUERY_TOO_SHORT in client.get("/search/", {"q": "x"}).content.decode()
-    assert "Nothing in the course matches" in client.get("/search/", {"q": "qwertyuiop"}).content.decode()
+    assert (
+        "Nothing in the course matches"
+        in client.get("/search/", {"q": "qwertyuiop"}).content.decode()
+    )
     assert client.get("/search/").status_code == 200
 
 
-def test_search_is_one_query_whatever_the_number_of_hits(client, lecture, django_assert_max_num_queries):
+def test_search_is_one_query_whatever_the_number_of_hits(
+    client, lecture, django_assert_max_num_queries
+):
     with django_assert_max_num_queries(3):  # session + the search (no per-hit queries)
         client.get("/search/", {"q": "docker"})
 

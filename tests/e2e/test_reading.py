@@ -7,6 +7,7 @@ that does not find the word, an admin preview that stays blank.
 
 from __future__ import annotations
 
+import itertools
 import re
 
 import pytest
@@ -165,7 +166,7 @@ def test_every_page_reads_cleanly(live_server, lecture, browser, artifacts, view
             found = page.evaluate(HEADINGS_AND_DESCRIPTIONS)
             if not found["headings"] or found["headings"][0] != 1:
                 failures.append(f"{name}: first heading is h{found['headings'][:1]}, not h1")
-            skips = [(a, b) for a, b in zip(found["headings"], found["headings"][1:]) if b > a + 1]
+            skips = [(a, b) for a, b in itertools.pairwise(found["headings"]) if b > a + 1]
             if skips:
                 failures.append(f"{name}: heading levels skip {skips}")
             if found["missing"]:
