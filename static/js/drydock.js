@@ -203,7 +203,7 @@
     svg.removeAttribute("height");
     pre.classList.add("sized");
     pre.classList.toggle("fits", scale <= fit + 0.001);
-    centre(pre);
+    if (!pre.dataset.centred) { centre(pre); pre.dataset.centred = "1"; }
   }
 
   function centre(scroller) {
@@ -309,7 +309,11 @@
     var state = (window.drydockMermaid = { errors: [], done: false });
     nodes.forEach(function (pre) {
       if (pre.dataset.source === undefined) pre.dataset.source = pre.textContent;
-      else { pre.textContent = pre.dataset.source; pre.removeAttribute("data-processed"); }
+      else {
+        pre.textContent = pre.dataset.source;
+        pre.removeAttribute("data-processed");
+        delete pre.dataset.centred;
+      }
     });
     return loadMermaid()
       .then(function (mermaid) {
@@ -340,8 +344,12 @@
     document.addEventListener("drydock:theme", function () {
       if (document.querySelector("pre.mermaid[data-processed]")) renderDiagrams(document);
     });
+    // Phones fire "resize" when the URL bar hides; only a new width changes the layout.
     var resizeTimer = null;
+    var lastWidth = window.innerWidth;
     window.addEventListener("resize", function () {
+      if (window.innerWidth === lastWidth) return;
+      lastWidth = window.innerWidth;
       clearTimeout(resizeTimer);
       resizeTimer = setTimeout(sizeAll, 150);
     });

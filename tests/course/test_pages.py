@@ -57,3 +57,15 @@ def test_course_home_shows_the_learners_best_result(client, lecture, learner):
     page = client.get("/courses/docker-in-production/").content.decode()
     assert f'href="{best.get_absolute_url()}"' in page
     assert "100/100" in page and "3 graded attempts" in page
+
+
+def test_a_forbidden_page_is_branded_with_a_way_back(rf, learner):
+    from django.core.exceptions import PermissionDenied
+    from django.views.defaults import permission_denied
+
+    request = rf.get("/exercises/staff/")
+    request.user = learner
+    response = permission_denied(request, PermissionDenied())
+    page = response.content.decode()
+    assert response.status_code == 403
+    assert "You can’t open this page" in page and "Back to the course" in page
