@@ -126,10 +126,10 @@
       var link = toc.querySelector('a[href="#' + active.id + '"]');
       toc.querySelectorAll('a[aria-current]').forEach(function (a) { if (a !== link) a.removeAttribute("aria-current"); });
       if (link && link !== current) {
-        link.setAttribute("aria-current", "true");
+        link.setAttribute("aria-current", "location");
         if (toc.scrollHeight > toc.clientHeight) link.scrollIntoView({ block: "nearest" });
       } else if (link) {
-        link.setAttribute("aria-current", "true");
+        link.setAttribute("aria-current", "location");
       }
       current = link;
     }
