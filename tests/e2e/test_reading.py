@@ -410,6 +410,17 @@ def test_admin_preview_renders_a_diagram_beside_the_markdown(
                 "the preview covers the textarea"
             )
             page.screenshot(path=str(artifacts / f"reading-admin-section-desktop-{scheme}.png"))
+            page.set_viewport_size(
+                PHONE
+            )  # stacked: the preview below the textarea, inside the screen
+            page.wait_for_timeout(200)
+            textarea = page.locator("textarea#id_body").bounding_box()
+            preview = page.locator("#markdown-preview").bounding_box()
+            assert textarea["y"] + textarea["height"] <= preview["y"]
+            assert preview["x"] + preview["width"] <= PHONE["width"]
+            page.locator("#markdown-preview").scroll_into_view_if_needed()
+            page.screenshot(path=str(artifacts / f"reading-admin-section-phone-{scheme}.png"))
+            page.set_viewport_size(DESKTOP)
 
             page.locator("textarea#id_body").fill(
                 "Intro\n\n```mermaid\ngraph LR\n  X[Edited] --> Y[Preview]\n```\n"
