@@ -431,3 +431,43 @@ def test_admin_preview_renders_a_diagram_beside_the_markdown(
             assert reader.problems == []
         finally:
             reader.close()
+
+
+def test_course_home_leads_to_the_exercise_and_the_best_result(
+    live_server, lecture, browser, artifacts
+):
+    from django.contrib.auth import get_user_model
+
+    from exercises.models import Exercise, Submission
+
+    exercise = Exercise.objects.create(
+        slug="docker-production",
+        title="Converting Development Docker to Production",
+        instructions="Go.",
+    )
+    for scheme in ("light", "dark"):
+        reader = Reader(browser, PHONE, scheme)
+        page = reader.page
+        try:
+            username = f"best-{scheme}"
+            sign_up(page, live_server.url, username)
+            learner = get_user_model().objects.get(username=username)
+            Submission.objects.create(
+                learner=learner, exercise=exercise, attempt=1, status="failed", score=57
+            )
+            best = Submission.objects.create(
+                learner=learner, exercise=exercise, attempt=2, status="passed", score=100
+            )
+            reader.open(f"{live_server.url}/courses/docker-in-production/")
+            card = page.locator(".exercise-card")
+            assert card.locator("a[href='/exercises/docker-production/']").count() >= 1
+            assert (
+                card.locator(f"a[href='{best.get_absolute_url()}']")
+                .inner_text()
+                .startswith("Passed, 100/100")
+            )
+            assert page.evaluate("document.documentElement.scrollWidth <= window.innerWidth")
+            page.screenshot(path=str(artifacts / f"reading-course-signed-in-phone-{scheme}.png"))
+            assert reader.problems == []
+        finally:
+            reader.close()
