@@ -1,6 +1,7 @@
 """The one Markdown pipeline: lesson pages and the admin preview both render through here.
 
-Python-Markdown + pymdown-extensions, Pygments highlighting on the server, ```mermaid fences
+Python-Markdown + pymdown-extensions, Pygments highlighting on the server (each block labelled with its language, lines numbered on
+request with ```lang linenums="1"), ```mermaid fences
 kept as readable source in a `<pre class="mermaid">` that Mermaid turns into a diagram in the
 browser, and nh3 sanitising the result so instructor HTML cannot carry scripts.
 """
@@ -28,6 +29,7 @@ ALLOWED_ATTRIBUTES = {
     "td": {"colspan", "rowspan", "align"},
     "th": {"colspan", "rowspan", "align"},
     "ol": {"start"},
+    "span": {"data-linenos"},  # line numbers of ```lang linenums="1" fences (CSS shows them)
 }
 ALLOWED_URL_SCHEMES = {"http", "https", "mailto"}
 
@@ -73,6 +75,11 @@ def _markdown(anchor_prefix: str) -> markdown.Markdown:
                 "css_class": "highlight",
                 "guess_lang": False,
                 "pygments_lang_class": True,
+                # A language label above every block (`title="…"` on a fence overrides it).
+                "auto_title": True,
+                "auto_title_map": {"Text Only": "Text", "Docker": "Dockerfile"},
+                # ```yaml linenums="1" numbers the lines; numbers are CSS, so Copy skips them.
+                "linenums_style": "pymdownx-inline",
             },
             "pymdownx.superfences": {
                 "custom_fences": [
@@ -103,4 +110,3 @@ def render_markdown(text: str, *, anchor_prefix: str = "") -> Rendered:
         diagrams=body.count('<pre class="mermaid">'),
         code_blocks=body.count('<div class="language-'),
     )
-

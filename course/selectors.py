@@ -95,3 +95,52 @@ def lesson_page(*, course_slug: str, lesson_slug: str, user) -> LessonPage:
 def lesson_progress(*, lesson: Lesson, user) -> Progress:
     sections = list(lesson.sections.published().values_list("id", flat=True))
     return Progress(len(_completed_ids(user, sections)), len(sections))
+
+
+@dataclass(frozen=True)
+class ExerciseCard:
+    """An exercise on the course home, with the learner's best graded attempt (if any)."""
+
+    title: str
+    summary: str
+    url: str
+    best_score: int | None
+    best_status: str
+    best_url: str
+    attempts: int
+
+
+def exercise_cards(*, user: AbstractBaseUser | AnonymousUser) -> list[ExerciseCard]:
+    """Published exercises and the learner's best finished attempt at each (two queries)."""
+    from exercises.models import Exercise, Submission  # read-only: the course links to them
+
+    exercises = list(Exercise.objects.filter(published=True))
+    best: dict[int, Submission] = {}
+    attempts: dict[int, int] = {}
+    if user.is_authenticated and exercises:
+        finished = (
+            Submission.objects.owned_by(user)
+            .finished()
+            .counted()
+            .filter(exercise__in=exercises)
+            .order_by("-score", "-created_at")
+            .only("exercise_id", "public_id", "score", "status", "created_at")
+        )
+        for submission in finished:
+            best.setdefault(submission.exercise_id, submission)
+            attempts[submission.exercise_id] = attempts.get(submission.exercise_id, 0) + 1
+    cards = []
+    for exercise in exercises:
+        top = best.get(exercise.pk)
+        cards.append(
+            ExerciseCard(
+                title=exercise.title,
+                summary=exercise.summary,
+                url=exercise.get_absolute_url(),
+                best_score=top.score if top else None,
+                best_status=top.get_status_display() if top else "",
+                best_url=top.get_absolute_url() if top else "",
+                attempts=attempts.get(exercise.pk, 0),
+            )
+        )
+    return cards

@@ -19,7 +19,12 @@ def home(request):
 
 def course_detail(request, course: str):
     course_obj, modules = selectors.course_outline(slug=course, user=request.user)
-    return render(request, "course/course.html", {"course": course_obj, "modules": modules})
+    exercises = selectors.exercise_cards(user=request.user)
+    return render(
+        request,
+        "course/course.html",
+        {"course": course_obj, "modules": modules, "exercises": exercises},
+    )
 
 
 def lesson_detail(request, course: str, lesson: str):

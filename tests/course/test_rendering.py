@@ -82,3 +82,20 @@ def test_rendering_is_cached_on_save_not_per_request(tiny_course, django_assert_
     assert response.status_code == 200
     assert "<strong>bold</strong>" in response.content.decode()
     assert calls == []
+
+
+def test_every_code_block_is_labelled_with_its_language():
+    html = render_markdown("```dockerfile\nFROM x\n```\n\n```yaml\na: 1\n```\n").html
+    assert '<span class="filename">Dockerfile</span>' in html
+    assert '<span class="filename">YAML</span>' in html
+
+
+def test_line_numbers_on_request_survive_sanitising():
+    html = render_markdown('```yaml linenums="1"\na: 1\nb: 2\n```\n').html
+    assert 'data-linenos="1 "' in html and 'data-linenos="2 "' in html
+    assert "data-linenos" not in render_markdown("```yaml\na: 1\n```\n").html
+
+
+def test_a_fence_title_overrides_the_language_label():
+    html = render_markdown('```yaml title="docker-compose.prod.yml"\na: 1\n```\n').html
+    assert '<span class="filename">docker-compose.prod.yml</span>' in html
