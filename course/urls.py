@@ -7,6 +7,7 @@ app_name = "course"
 urlpatterns = [
     path("", views.home, name="home"),
     path("sections/<int:section_id>/complete/", views.section_complete, name="section-complete"),
+    path("questions/<int:question_id>/answer/", views.question_answer, name="question-answer"),
     path("courses/<slug:course>/", views.course_detail, name="course"),
     path("courses/<slug:course>/<slug:lesson>/", views.lesson_detail, name="lesson"),
 ]
