@@ -257,3 +257,32 @@ def test_instructor_edits_a_question_with_the_live_preview_and_load_course_keeps
     call_command("load_course")
     assert "architecture-patterns/check/releases-that-touch-data" in capsys.readouterr().out
     assert _question("releases-that-touch-data").choices.get(correct=True).text == "Line 2"
+
+
+def test_lesson_page_queries_do_not_grow_with_questions(
+    client, tiny_course, learner, django_assert_max_num_queries
+):
+    client.force_login(learner)
+    section = tiny_course.modules.get().lessons.get(slug="l1").sections.first()
+
+    def add_question(number: int) -> None:
+        question = Question.objects.create(
+            lesson=section.lesson,
+            slug=f"q{number}",
+            prompt="Why?",
+            explanation="Because.",
+            section=section,
+        )
+        Choice.objects.create(question=question, text="Right", correct=True, order=1)
+        Choice.objects.create(question=question, text="Wrong", order=2)
+        services.question_answer(
+            user=learner, question=question, choice_ids=[question.choices.first().id]
+        )
+
+    add_question(0)
+    with django_assert_max_num_queries(12) as few:
+        assert "1 of 1 questions" in client.get("/courses/c/l1/").content.decode()
+    for number in range(1, 8):
+        add_question(number)
+    with django_assert_max_num_queries(len(few.captured_queries)):
+        assert "8 of 8 questions" in client.get("/courses/c/l1/").content.decode()
