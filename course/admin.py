@@ -8,7 +8,7 @@ from django.shortcuts import render
 from django.urls import path
 from django.views.decorators.http import require_POST
 
-from .models import Course, Lesson, Module, Section
+from .models import Choice, Course, Lesson, Module, Question, Section
 from .rendering import render_markdown
 
 
@@ -65,6 +65,13 @@ class ModuleAdmin(admin.ModelAdmin):
     actions = [make_published, make_draft]
 
 
+class QuestionInline(admin.TabularInline):
+    model = Question
+    fields = ("order", "slug", "kind", "section", "published")
+    extra = 0
+    show_change_link = True
+
+
 @admin.register(Lesson)
 class LessonAdmin(admin.ModelAdmin):
     list_display = ("title", "module", "order", "published")
@@ -72,7 +79,7 @@ class LessonAdmin(admin.ModelAdmin):
     list_filter = ("published", "module__course", "module")
     search_fields = ("title", "summary", "sections__body")
     prepopulated_fields = {"slug": ("title",)}
-    inlines = [SectionInline]
+    inlines = [SectionInline, QuestionInline]
     actions = [make_published, make_draft]
 
 
@@ -86,7 +93,11 @@ class MarkdownPreviewAdmin(admin.ModelAdmin):
         opts = self.model._meta
         preview = admin_preview_view
         return [
-            path("preview/", self.admin_site.admin_view(preview), name=f"{opts.app_label}_{opts.model_name}_preview"),
+            path(
+                "preview/",
+                self.admin_site.admin_view(preview),
+                name=f"{opts.app_label}_{opts.model_name}_preview",
+            ),
         ] + super().get_urls()
 
     def render_change_form(self, request, context, *args, **kwargs):
@@ -96,7 +107,7 @@ class MarkdownPreviewAdmin(admin.ModelAdmin):
         return super().render_change_form(request, context, *args, **kwargs)
 
 
-PREVIEW_FIELDS = {"markdown", "body", "instructions"}
+PREVIEW_FIELDS = {"markdown", "body", "instructions", "prompt"}
 
 
 @staff_member_required
@@ -117,3 +128,31 @@ class SectionAdmin(MarkdownPreviewAdmin):
     search_fields = ("title", "body")
     prepopulated_fields = {"slug": ("title",)}
     actions = [make_published, make_draft]
+
+
+class ChoiceInline(admin.TabularInline):
+    model = Choice
+    fields = ("order", "text", "correct")
+    extra = 0
+
+
+@admin.register(Question)
+class QuestionAdmin(MarkdownPreviewAdmin):
+    """A knowledge-check question: the prompt (with its snippet) gets the sections' live preview."""
+
+    preview_field = "prompt"
+    list_display = ("slug", "lesson", "kind", "order", "published", "updated_at")
+    list_editable = ("order", "published")
+    list_filter = ("published", "kind", "lesson__module__course", "lesson")
+    search_fields = ("slug", "prompt", "explanation", "choices__text")
+    fields = ("lesson", "slug", "kind", "section", "order", "published", "prompt", "explanation")
+    inlines = [ChoiceInline]
+    actions = [make_published, make_draft]
+
+    def formfield_for_foreignkey(self, db_field, request, **kwargs):
+        if db_field.name == "section":
+            kwargs["queryset"] = Section.objects.select_related("lesson")
+        field = super().formfield_for_foreignkey(db_field, request, **kwargs)
+        if db_field.name == "section":
+            field.label_from_instance = lambda section: f"{section.lesson.slug} / {section.title}"
+        return field

@@ -1,6 +1,6 @@
-"""Course → Module → Lesson → Section, plus each learner's completed sections.
+"""Course → Module → Lesson → Section (+ knowledge-check Questions), and each learner's progress.
 
-Sections store their rendered HTML, computed once on save (never per request).
+Sections and questions store their rendered HTML, computed once on save (never per request).
 """
 
 from __future__ import annotations
@@ -49,7 +49,9 @@ class Module(models.Model):
 
     class Meta:
         ordering = ["course", "order", "id"]
-        constraints = [models.UniqueConstraint(fields=["course", "slug"], name="unique_module_slug")]
+        constraints = [
+            models.UniqueConstraint(fields=["course", "slug"], name="unique_module_slug")
+        ]
 
     def __str__(self) -> str:
         return self.title
@@ -67,7 +69,9 @@ class Lesson(models.Model):
 
     class Meta:
         ordering = ["module__order", "order", "id"]
-        constraints = [models.UniqueConstraint(fields=["module", "slug"], name="unique_lesson_slug")]
+        constraints = [
+            models.UniqueConstraint(fields=["module", "slug"], name="unique_lesson_slug")
+        ]
 
     def __str__(self) -> str:
         return self.title
@@ -99,7 +103,9 @@ class Section(models.Model):
 
     class Meta:
         ordering = ["lesson", "order", "id"]
-        constraints = [models.UniqueConstraint(fields=["lesson", "slug"], name="unique_section_slug")]
+        constraints = [
+            models.UniqueConstraint(fields=["lesson", "slug"], name="unique_section_slug")
+        ]
 
     def __str__(self) -> str:
         return self.title
@@ -128,6 +134,109 @@ class SectionProgress(models.Model):
     completed_at = models.DateTimeField(auto_now_add=True)
 
     class Meta:
+        constraints = [models.UniqueConstraint(fields=["user", "section"], name="unique_progress")]
+
+
+class Question(models.Model):
+    """A knowledge-check question at the end of a lesson; its explanation links to a section."""
+
+    class Kind(models.TextChoices):
+        SINGLE = "single", "Choose one"
+        MULTIPLE = "multiple", "Choose all that apply"
+        SPOT = "spot", "Spot the problem"
+
+    lesson = models.ForeignKey(Lesson, on_delete=models.CASCADE, related_name="questions")
+    slug = models.SlugField()
+    kind = models.CharField(max_length=10, choices=Kind.choices, default=Kind.SINGLE)
+    prompt = models.TextField(help_text="Markdown: the question, with any snippet in a code fence.")
+    prompt_html = models.TextField(editable=False, default="")
+    explanation = models.TextField(help_text="Markdown, shown once the learner has answered.")
+    explanation_html = models.TextField(editable=False, default="")
+    section = models.ForeignKey(
+        Section,
+        on_delete=models.SET_NULL,
+        null=True,
+        blank=True,
+        related_name="questions",
+        help_text="The section this question tests; the explanation links to it.",
+    )
+    source_hash = models.CharField(
+        max_length=64,
+        blank=True,
+        editable=False,
+        help_text="Hash of the question (with its choices) last loaded from the content files; "
+        "a different hash means an instructor edited it, and load_course keeps the edit.",
+    )
+    order = models.PositiveIntegerField(default=0)
+    published = models.BooleanField(default=True)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    objects = PublishedQuerySet.as_manager()
+
+    class Meta:
+        ordering = ["lesson", "order", "id"]
         constraints = [
-            models.UniqueConstraint(fields=["user", "section"], name="unique_progress")
+            models.UniqueConstraint(fields=["lesson", "slug"], name="unique_question_slug")
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.lesson.slug}/{self.slug}"
+
+    def save(self, *args, **kwargs) -> None:
+        self.prompt_html = render_markdown(self.prompt, anchor_prefix=f"q-{self.slug}").html
+        self.explanation_html = render_markdown(
+            self.explanation, anchor_prefix=f"a-{self.slug}"
+        ).html
+        if kwargs.get("update_fields") is not None:
+            kwargs["update_fields"] = {*kwargs["update_fields"], "prompt_html", "explanation_html"}
+        super().save(*args, **kwargs)
+
+    @property
+    def multiple(self) -> bool:
+        return self.kind == self.Kind.MULTIPLE
+
+    def content_hash(self) -> str:
+        """What load_course compares with `source_hash`: everything an instructor can edit."""
+        section_slug = self.section.slug if self.section_id else ""
+        parts = [self.kind, self.prompt, self.explanation, section_slug]
+        parts += [f"{c.correct:d}{c.text}" for c in self.choices.all()]
+        return hashlib.sha256("\x1f".join(parts).encode()).hexdigest()
+
+
+class Choice(models.Model):
+    question = models.ForeignKey(Question, on_delete=models.CASCADE, related_name="choices")
+    text = models.CharField(max_length=400, help_text="Markdown (inline), e.g. `code`.")
+    text_html = models.TextField(editable=False, default="")
+    correct = models.BooleanField(default=False)
+    order = models.PositiveIntegerField(default=0)
+
+    class Meta:
+        ordering = ["question", "order", "id"]
+
+    def __str__(self) -> str:
+        return self.text
+
+    def save(self, *args, **kwargs) -> None:
+        rendered = render_markdown(self.text).html.strip()
+        if rendered.startswith("<p>") and rendered.endswith("</p>") and rendered.count("<p>") == 1:
+            rendered = rendered[3:-4]
+        self.text_html = rendered
+        super().save(*args, **kwargs)
+
+
+class QuestionAnswer(models.Model):
+    """A signed-in learner's latest answer to a question (answering again replaces it)."""
+
+    user = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="question_answers"
+    )
+    question = models.ForeignKey(Question, on_delete=models.CASCADE, related_name="answers")
+    choice_ids = models.JSONField(default=list)
+    correct = models.BooleanField(default=False)
+    attempts = models.PositiveIntegerField(default=1)
+    answered_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(fields=["user", "question"], name="unique_question_answer")
         ]

@@ -8,17 +8,29 @@ from django.contrib.auth.models import AbstractBaseUser, AnonymousUser
 from django.db.models import Count, Prefetch, Q
 from django.shortcuts import get_object_or_404
 
-from .models import Course, Lesson, Module, Section, SectionProgress
+from .models import Course, Lesson, Module, Question, QuestionAnswer, Section, SectionProgress
 
 
 @dataclass(frozen=True)
 class Progress:
+    """Sections completed plus knowledge-check questions answered right."""
+
     done: int
     total: int
+    questions_done: int = 0
+    questions_total: int = 0
+
+    @property
+    def steps_done(self) -> int:
+        return self.done + self.questions_done
+
+    @property
+    def steps_total(self) -> int:
+        return self.total + self.questions_total
 
     @property
     def percent(self) -> int:
-        return round(100 * self.done / self.total) if self.total else 0
+        return round(100 * self.steps_done / self.steps_total) if self.steps_total else 0
 
 
 def _completed_ids(user: AbstractBaseUser | AnonymousUser, sections) -> set[int]:
@@ -35,15 +47,27 @@ def course_list() -> list[Course]:
     return list(Course.objects.published())
 
 
-def course_outline(*, slug: str, user: AbstractBaseUser | AnonymousUser) -> tuple[Course, list[Module]]:
+def course_outline(
+    *, slug: str, user: AbstractBaseUser | AnonymousUser
+) -> tuple[Course, list[Module]]:
     """The course with its published modules and lessons, each lesson annotated with progress."""
     course = get_object_or_404(Course.objects.published(), slug=slug)
     section_filter = Q(sections__published=True)
+    question_filter = Q(questions__published=True)
+    user_id = getattr(user, "pk", None)
     lessons = Lesson.objects.published().annotate(
-        section_count=Count("sections", filter=section_filter),
+        section_count=Count("sections", filter=section_filter, distinct=True),
         done_count=Count(
             "sections",
-            filter=section_filter & Q(sections__progress__user_id=getattr(user, "pk", None)),
+            filter=section_filter & Q(sections__progress__user_id=user_id),
+            distinct=True,
+        ),
+        question_count=Count("questions", filter=question_filter, distinct=True),
+        right_count=Count(
+            "questions",
+            filter=question_filter
+            & Q(questions__answers__user_id=user_id, questions__answers__correct=True),
+            distinct=True,
         ),
     )
     modules = list(
@@ -51,7 +75,13 @@ def course_outline(*, slug: str, user: AbstractBaseUser | AnonymousUser) -> tupl
     )
     for module in modules:
         for lesson in module.lessons.all():
-            lesson.progress = Progress(lesson.done_count if user.is_authenticated else 0, lesson.section_count)
+            signed_in = user.is_authenticated
+            lesson.progress = Progress(
+                lesson.done_count if signed_in else 0,
+                lesson.section_count,
+                lesson.right_count if signed_in else 0,
+                lesson.question_count,
+            )
     return course, modules
 
 
@@ -63,10 +93,13 @@ class LessonPage:
     completed: set[int]
     previous: Lesson | None
     next: Lesson | None
+    questions: list[Question]
+    answers: dict[int, QuestionAnswer]
 
     @property
     def progress(self) -> Progress:
-        return Progress(len(self.completed), len(self.sections))
+        right = sum(answer.correct for answer in self.answers.values())
+        return Progress(len(self.completed), len(self.sections), right, len(self.questions))
 
 
 def lesson_page(*, course_slug: str, lesson_slug: str, user) -> LessonPage:
@@ -82,6 +115,13 @@ def lesson_page(*, course_slug: str, lesson_slug: str, user) -> LessonPage:
         get_object_or_404(Lesson, pk=None)  # raises Http404 with Django's standard page
     lesson = ordered[index]
     sections = list(lesson.sections.published())
+    questions = lesson_questions(lesson=lesson)
+    answers = question_answers(user=user, questions=questions)
+    for question in questions:  # what the lesson template shows under each question
+        question.learner_answer = answers.get(question.id)
+        question.learner_chosen = (
+            set(question.learner_answer.choice_ids) if question.learner_answer else set()
+        )
     return LessonPage(
         course=course,
         lesson=lesson,
@@ -89,12 +129,29 @@ def lesson_page(*, course_slug: str, lesson_slug: str, user) -> LessonPage:
         completed=_completed_ids(user, sections),
         previous=ordered[index - 1] if index > 0 else None,
         next=ordered[index + 1] if index + 1 < len(ordered) else None,
+        questions=questions,
+        answers=answers,
     )
+
+
+def lesson_questions(*, lesson: Lesson) -> list[Question]:
+    """The lesson's published knowledge check, with choices and the sections they test."""
+    return list(lesson.questions.published().select_related("section").prefetch_related("choices"))
+
+
+def question_answers(*, user, questions) -> dict[int, QuestionAnswer]:
+    """The learner's latest answer to each of `questions`, by question id."""
+    if not user.is_authenticated:
+        return {}
+    answers = QuestionAnswer.objects.filter(user=user, question__in=questions)
+    return {answer.question_id: answer for answer in answers}
 
 
 def lesson_progress(*, lesson: Lesson, user) -> Progress:
     sections = list(lesson.sections.published().values_list("id", flat=True))
-    return Progress(len(_completed_ids(user, sections)), len(sections))
+    questions = lesson.questions.published()
+    right = QuestionAnswer.objects.filter(user=user, question__in=questions, correct=True).count()
+    return Progress(len(_completed_ids(user, sections)), len(sections), right, questions.count())
 
 
 @dataclass(frozen=True)

@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
+from django.contrib import messages
 from django.contrib.auth.decorators import login_required
 from django.shortcuts import get_object_or_404, redirect, render
 from django.views.decorators.http import require_POST
 
 from . import selectors, services
-from .models import Section
+from .models import Question, Section
 
 
 def home(request):
@@ -47,3 +48,27 @@ def section_complete(request, section_id: int):
         "course/_section_complete.html",
         {"section": section, "done": completed, "progress": progress, "oob": True},
     )
+
+
+@require_POST
+@login_required
+def question_answer(request, question_id: int):
+    """Grade an answer; htmx gets the question's form with the explanation and the progress bar."""
+    question = get_object_or_404(
+        Question.objects.published().select_related("lesson__module__course", "section"),
+        pk=question_id,
+    )
+    choice_ids = [int(value) for value in request.POST.getlist("choice") if value.isdigit()]
+    context = {"question": question, "chosen": set(choice_ids), "oob": True}
+    try:
+        context["answer"] = services.question_answer(
+            user=request.user, question=question, choice_ids=choice_ids
+        )
+    except services.KnowledgeCheckError as exc:
+        context["error"] = str(exc)
+        if not request.htmx:
+            messages.error(request, context["error"])
+    if not request.htmx:
+        return redirect(f"{question.lesson.get_absolute_url()}#check-{question.slug}")
+    context["progress"] = selectors.lesson_progress(lesson=question.lesson, user=request.user)
+    return render(request, "course/_knowledge_check_form.html", context)
