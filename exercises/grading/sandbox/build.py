@@ -23,7 +23,7 @@ import docker
 import docker.errors
 
 from ..types import ProgressCallback, ProjectFile, SandboxLimits, Stage, no_progress
-from .client import Deadline, TailBuffer, address_of, tls_config
+from .client import Deadline, EngineAPIClient, TailBuffer, address_of, tls_config
 from .errors import Origin, engine_error, is_learner_error, one_line
 from .files import context_files, tar_bytes
 from .limits import BuildCgroup, DiskGuard, _BuildWrites
@@ -40,7 +40,7 @@ class BuildOutcome:
     pids_limited: bool = False
 
 
-class _BuildAPI(docker.APIClient):
+class _BuildAPI(EngineAPIClient):
     """An APIClient for exactly one build: remembers the streaming response (so the build can
     be cancelled by shutting its socket down) and can pass `cgroupparent`, which docker-py's
     `build()` does not expose."""
@@ -82,7 +82,7 @@ def _build_api(
     client: docker.DockerClient, timeout: int, cgroup_parent: str | None, nano_cpus: int
 ) -> _BuildAPI:
     address = address_of(client)  # the grading engine `client` talks to, never DOCKER_HOST's
-    api = _BuildAPI(
+    return _BuildAPI(
         base_url=address.url,
         version=client.api.api_version,
         timeout=timeout,
@@ -90,8 +90,6 @@ def _build_api(
         nano_cpus=nano_cpus,
         tls=tls_config(address),
     )
-    api.trust_env = False  # see client.connect
-    return api
 
 
 _ANSI = re.compile(r"\x1b\[[0-9;]*[A-Za-z]")

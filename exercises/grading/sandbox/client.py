@@ -76,6 +76,20 @@ def default_address() -> EngineAddress:
     )
 
 
+class EngineAPIClient(docker.APIClient):
+    """docker-py's client, minus the environment: requests would let REQUESTS_CA_BUNDLE or
+    CURL_CA_BUNDLE replace the grading engine's CA (and proxy variables reroute it). The
+    engine is verified against its own CA only, never proxied — from the first request on."""
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)  # with version="auto", this already made a request
+        self.trust_env = False
+
+    def _retrieve_server_version(self) -> str:
+        self.trust_env = False
+        return super()._retrieve_server_version()
+
+
 def tls_config(address: EngineAddress) -> docker.tls.TLSConfig | None:
     if not address.cert_path:
         return None
@@ -94,12 +108,10 @@ def connect(
     isolated (no user-namespace remapping)."""
     address = address or default_address()
     try:
-        client = docker.DockerClient(
+        client = docker.DockerClient.__new__(docker.DockerClient)
+        client.api = EngineAPIClient(
             base_url=address.url, version="auto", timeout=timeout, tls=tls_config(address)
         )
-        # requests would let REQUESTS_CA_BUNDLE / CURL_CA_BUNDLE (and proxy variables) replace
-        # the engine's CA: the engine is verified against its own CA only, and never proxied.
-        client.api.trust_env = False
         security = client.info().get("SecurityOptions") or []
     except ENGINE_ERRORS as error:
         raise EngineUnavailable(ENGINE_UNREACHABLE.format(detail=one_line(error))) from error
@@ -157,10 +169,17 @@ def local_image(client: docker.DockerClient, ref: str) -> dict[str, Any] | None:
 def standin_image(client: docker.DockerClient, ref: str) -> dict[str, Any] | None:
     """The attrs of `ref` if it is one of the sandbox's stand-in base images (labelled
     `org.drydock.standin=1` by docker/standins/build), else None: another job's image, a
-    baseline or anything else on the engine is never handed to a learner."""
+    baseline or anything else on the engine is never handed to a learner. Labels are
+    inherited, so an image built FROM a stand-in carries that label too: every image Drydock
+    builds is labelled `org.drydock.managed` (and a job's, `org.drydock.job`) by the build
+    itself, after the learner's own instructions, and those are never stand-ins."""
     attrs = local_image(client, ref)
     labels = ((attrs or {}).get("Config") or {}).get("Labels") or {}
-    return attrs if labels.get(LABEL_STANDIN) == "1" else None
+    if labels.get(LABEL_STANDIN) != "1" or any(
+        labels.get(key) for key in (LABEL_MANAGED, LABEL_JOB, LABEL_BASELINE)
+    ):
+        return None
+    return attrs
 
 
 def is_local_engine(client: docker.DockerClient) -> bool:

@@ -62,6 +62,15 @@ def observe(
 # --------------------------------------------------------------------------------------
 
 
+# Docker's reference grammar (distribution/reference), without digests: an optional
+# registry host[:port], lowercase path components, an optional tag.
+REFERENCE = re.compile(
+    r"(?:(?:[a-zA-Z0-9-]+\.)*[a-zA-Z0-9-]+(?::[0-9]+)?/)?"
+    r"[a-z0-9]+(?:(?:[._]|__|-+)[a-z0-9]+)*(?:/[a-z0-9]+(?:(?:[._]|__|-+)[a-z0-9]+)*)*"
+    r"(?::[\w][\w.-]{0,127})?"
+)
+
+
 def _split_ref(ref: str) -> tuple[str, str] | None:
     """`registry:5000/team/app:1.2` -> ("registry:5000/team/app", "1.2"); None for digests."""
     if "@" in ref:
