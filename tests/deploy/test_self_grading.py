@@ -13,7 +13,7 @@ from pathlib import Path
 
 import pytest
 
-from exercises.grading.checks import Analysis, extensions, static_checks
+from exercises.grading.rules import Analysis, extensions, static_checks
 from exercises.grading.compose import (
     ComposeConfig,
     compose_document,

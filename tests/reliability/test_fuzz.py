@@ -25,7 +25,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from exercises.grading import grader
-from exercises.grading.checks import Analysis, extensions, static_checks
+from exercises.grading.rules import Analysis, extensions, static_checks
 from exercises.grading.compose import ComposeConfig, compose_document, interpolate_tree
 from exercises.grading.dockerfile import dockerfile_parse, external_sources, final_image
 from exercises.grading.files import Submission
