@@ -48,8 +48,8 @@ def tagging_strategy(a: Analysis) -> Verdict:
             v.fail(f"The app service {a.app} has no image: name and tag.")
         else:
             raw = str(raw_image or resolved)
-            resolved = _with_learner_env(a, v, raw, resolved) or resolved
-            _judge_app_tag(v, raw, image_ref(resolved))
+            learner = _with_learner_env(a, v, raw, resolved)
+            _judge_app_tag(v, raw, image_ref(learner or resolved), learner is None)
     db_ref = service_image(a.service(a.db)) if a.db else None
     if a.db is None:
         v.fail(NO_DB)
@@ -101,14 +101,16 @@ def _tag_part(raw: str) -> str | None:
     return raw[colon + 1 :].split("@", 1)[0] if colon >= 0 else None
 
 
-def _judge_app_tag(v: Verdict, raw: str, ref: ImageRef) -> None:
-    raw_tag = image_ref(raw).tag
-    from_variables = bool(raw_tag and has_variable(raw_tag))
+def _judge_app_tag(v: Verdict, raw: str, ref: ImageRef, grader_values: bool) -> None:
+    """A tag from variables the grader filled in gets the benefit of the doubt; a tag
+    resolved with the learner's own values is judged as it is."""
+    raw_tag = _tag_part(raw)
+    from_variables = bool(raw_tag and has_variable(raw_tag)) and grader_values
     shown = f"{raw} (resolves to {ref})" if raw != str(ref) else raw
     tag = ref.tag or ""
     if ref.tag is None:
         v.fail(f"The app image {shown} has no tag, which means latest.")
-    elif tag.lower() in _BAD_TAGS:
+    elif tag.lower().strip("-_.") in _BAD_TAGS:
         v.fail(f"The app image tag {tag!r} says nothing about the version ({shown}).")
     elif _TIMESTAMP.match(tag):
         v.fail(f"The app image tag {tag!r} is a bare timestamp, not a version ({shown}).")

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import pytest
 
-from exercises.grading.rules import HINTS, minimal_kind
 from exercises.grading.compose import image_ref
+from exercises.grading.rules import HINTS, minimal_kind
 from exercises.grading.types import CHECK_IDS, Status
 
 from ..support import check, evidence, read_fixture, replaced
