@@ -1,4 +1,4 @@
-"""The lecture's Challenge Extension, reported as bonus items (never change the status)."""
+"""Bonus items: the lecture's Challenge Extension (they never change the status)."""
 
 from __future__ import annotations
 
