@@ -20,8 +20,8 @@ from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
     from .analysis import HINTS, SUMMARIES_PASSED, Analysis
-    from .confirmations import runtime_confirm
     from .bonus import extensions
+    from .confirmations import runtime_confirm
     from .references import minimal_kind
     from .static import static_checks
 
