@@ -123,7 +123,7 @@ def _confirm_no_canary(
 ) -> tuple[bool, list[str]]:
     """A secret value in the image is the learner's leak, unless it is a file the grader
     itself wrote into the project (a secret file, an env file) copied in verbatim."""
-    supplied = supplied_files(plan.workdir, plan.canaries) if o.canary_hits else []
+    supplied = supplied_files(plan) if o.canary_hits else []
     leaks, warnings = [], []
     for hit in o.canary_hits:
         file = _supplied_match(hit, supplied)
@@ -142,25 +142,39 @@ def _confirm_no_canary(
     ]
 
 
-def supplied_files(workdir: Path, canaries: list[str]) -> list[str]:
-    """Files of the workdir the grader wrote: those holding a generated secret value (no
-    learner can know one). Relative POSIX paths."""
-    needles = [c.encode() for c in canaries if c]
-    found: list[str] = []
-    if not needles or not workdir.is_dir():
-        return found
+def supplied_files(plan: SandboxPlan) -> list[str]:
+    """Project files the grader wrote: those holding a generated secret value (no learner
+    can know one). Relative POSIX paths."""
+    needles = [c.encode() for c in plan.canaries if c]
+    if not needles:
+        return []
+    return [name for name, content in _project_files(plan) if any(n in content for n in needles)]
+
+
+def _project_files(plan: SandboxPlan) -> list[tuple[str, bytes]]:
+    """The job's project as (relative path, bytes): from the job spec's `files` (the
+    sandbox's plan of bytes) or, with a plan that still points at a scratch `workdir`,
+    read from there."""
+    files = getattr(plan, "files", None)
+    if isinstance(files, dict):
+        return [
+            (name, getattr(item, "content", item))
+            for name, item in files.items()
+            if name.split("/", 1)[0] not in _SUPPLIED_SKIP
+        ]
+    workdir = getattr(plan, "workdir", None)
+    if not isinstance(workdir, Path) or not workdir.is_dir():
+        return []
+    found = []
     for path in sorted(workdir.rglob("*")):
         relative = path.relative_to(workdir)
-        if relative.parts[0] in _SUPPLIED_SKIP or not path.is_file() or path.is_symlink():
+        if relative.parts[0] in _SUPPLIED_SKIP or path.is_symlink() or not path.is_file():
             continue
         try:
-            if path.stat().st_size > _SUPPLIED_MAX_BYTES:
-                continue
-            content = path.read_bytes()
+            if path.stat().st_size <= _SUPPLIED_MAX_BYTES:
+                found.append((relative.as_posix(), path.read_bytes()))
         except OSError:
             continue
-        if any(n in content for n in needles):
-            found.append(relative.as_posix())
     return found
 
 

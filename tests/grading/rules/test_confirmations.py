@@ -27,10 +27,23 @@ LIMITS = {"deploy": {"resources": {"limits": {"memory": "536870912", "cpus": 0.5
 
 
 def _plan(workdir: Path, **services: dict) -> SandboxPlan:
+    """A plan over the files written in `workdir`, in whichever form SandboxPlan takes: a
+    scratch `workdir`, or the sandbox job spec's `files` (bytes)."""
+    project: dict[str, object] = {"workdir": workdir}
+    if "files" in SandboxPlan.__dataclass_fields__:
+        from exercises.grading import types
+
+        project = {
+            "files": {
+                p.relative_to(workdir).as_posix(): types.ProjectFile(p.read_bytes())  # type: ignore[attr-defined]
+                for p in workdir.rglob("*")
+                if p.is_file()
+            }
+        }
     return SandboxPlan(
-        job_id="t", workdir=workdir, dockerfile="Dockerfile", app_service="app",
-        db_service="db", app_image_tag="shop:1.0.0",
-        services=services or {"app": dict(LIMITS), "db": dict(LIMITS)}, canaries=[CANARY],
+        job_id="t", dockerfile="Dockerfile", app_service="app", db_service="db",
+        app_image_tag="shop:1.0.0", services=services or {"app": dict(LIMITS), "db": dict(LIMITS)},
+        canaries=[CANARY], **project,  # type: ignore[arg-type]
     )  # fmt: skip
 
 
