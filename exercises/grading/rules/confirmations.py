@@ -27,6 +27,10 @@ SUPPLIED_FILE = (
     "runtime: warning: {where} in the image is {file}, a file the grader wrote into your project; "
     "it is not counted against you, but keep such files out of the image (.dockerignore)"
 )
+LIMITS_SHARED = (
+    "runtime: container {name}: your limits are {yours}; the sandbox ran it with {applied}, "
+    "its share of the job's ceiling"
+)
 _SUPPLIED_SKIP = frozenset({"node_modules", "dist", ".drydock-volumes", ".git"})
 _SUPPLIED_MAX_BYTES = 64 * 1024
 
@@ -215,12 +219,18 @@ def _confirm_limits(
                 f"service {name}'s {key}" in line and "clamped" in line for line in result.evidence
             )
         ]
+        yours = f"memory {mebibytes(declared.memory)}, cpus {declared.cpus:g}"
+        lowered = seen.memory_limit < declared.memory - 2**20 or (
+            seen.nano_cpus / 1e9 < declared.cpus - 0.01
+        )
         line = f"runtime: container {name} runs with your limits: {applied}"
         if clamped:
             line = (
                 f"runtime: container {name} runs with {applied}: your {' and '.join(clamped)} "
                 "limit, clamped by the sandbox to its maximum"
             )
+        elif lowered:
+            line = LIMITS_SHARED.format(name=name, yours=yours, applied=applied)
         confirmed.append(line)
     return not failures, [*failures, *confirmed]
 

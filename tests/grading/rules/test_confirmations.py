@@ -145,6 +145,20 @@ def test_a_clamped_limit_is_said_separately(tmp_path):
     )
 
 
+def test_a_limit_lowered_to_the_jobs_share_is_said_separately(tmp_path):
+    observed = _observed()
+    observed.services["app"].memory_limit, observed.services["app"].nano_cpus = (
+        256 * 2**20,
+        25 * 10**7,
+    )
+    limits = _confirm(_plan(tmp_path), observed)["resource-limits"]
+    assert limits.passed
+    assert (
+        "runtime: container app: your limits are memory 512 MiB, cpus 0.5; the sandbox ran it "
+        "with memory 256 MiB, cpus 0.25, its share of the job's ceiling" in limits.evidence
+    )
+
+
 # --- secrets ----------------------------------------------------------------------------------
 
 
