@@ -8,7 +8,7 @@ from .healthcheck import app_healthcheck, cannot_fail, compose_test, shell_text
 
 NO_HEALTHCHECK = "{who} has no healthcheck."
 DISABLED = "{who}'s healthcheck is disabled ({source})."
-CANNOT_FAIL = "{who}'s healthcheck cannot fail ({command!r}: {why}), so it checks nothing."
+CANNOT_FAIL = "{who}'s healthcheck cannot fail ({why}): {command!r}."
 
 
 def health_checks(a: Analysis) -> Verdict:

@@ -65,7 +65,7 @@ def cannot_fail(command: str) -> str | None:
         return "its last step turns every failure into success"
     curl = _unchecked_curl(command)
     if curl:
-        return f"{curl} exits 0 on an error status such as 503 (add -f / --fail)"
+        return f"{curl} exits 0 when the app answers 503; add -f"
     return None
 
 
