@@ -26,7 +26,6 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from .checks import Analysis, extensions, runtime_confirm, static_checks
 from .compose import (
     ComposeConfig,
     compose_document,
@@ -48,6 +47,7 @@ from .policy import (
     sandbox_inputs,
     sandbox_normalise,
 )
+from .rules import Analysis, extensions, runtime_confirm, static_checks
 from .types import (
     EngineAddress,
     GradeResult,

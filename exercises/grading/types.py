@@ -206,6 +206,9 @@ class ServiceObservation:
     healthcheck: list[str] | None = None  # the test that was probed, None = no healthcheck
     health_ok: bool | None = None
     health_output: str = ""
+    # the health check run again with the database stopped: False = it failed, as it
+    # must; True = it still passed (it cannot fail); None = not probed
+    health_ok_db_down: bool | None = None
     oom_killed: bool = False
     logs_tail: str = ""
 
@@ -221,6 +224,8 @@ class RuntimeObservations:
     final_image_size: int | None = None
     final_image_tags: list[str] = field(default_factory=list)
     final_image_user: str = ""  # Config.User of the built image
+    # Config.Labels of the built image; a stand-in base passes on org.drydock.standin.for
+    final_image_labels: dict[str, str] = field(default_factory=dict)
     services: dict[str, ServiceObservation] = field(default_factory=dict)
     http_health_status: int | None = None  # GET /health on the app from inside the sandbox network
     http_health_detail: str = ""

@@ -14,7 +14,6 @@ from pathlib import Path
 
 import pytest
 
-from exercises.grading.checks import Analysis, extensions, static_checks
 from exercises.grading.compose import (
     ComposeConfig,
     compose_document,
@@ -25,6 +24,7 @@ from exercises.grading.compose import (
 from exercises.grading.dockerfile import Hadolint, dockerfile_parse, final_image
 from exercises.grading.files import Submission
 from exercises.grading.policy import raw_violations
+from exercises.grading.rules import Analysis, extensions, static_checks
 
 REPO = Path(__file__).resolve().parents[2]
 DOCKERFILE = "docker/platform/Dockerfile"

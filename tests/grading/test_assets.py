@@ -6,7 +6,7 @@ from pathlib import Path
 
 import yaml
 
-from exercises.grading.checks import HINTS
+from exercises.grading.rules import HINTS
 from exercises.grading.types import CHECK_IDS
 
 ASSETS = Path(__file__).resolve().parents[2] / "exercises" / "assets" / "docker-production"

@@ -127,7 +127,7 @@ def test_full_mode_unescapes_dollars_for_the_runtime(submit, runtime):
         ("non-root-user", lambda p, o: setattr(o.services[p.app_service], "uid", None)),
         (
             "security-practices",
-            lambda p, o: setattr(o, "canary_hits", ["file:/app/secrets/db_password.txt"]),
+            lambda p, o: setattr(o, "canary_hits", ["env:DB_PASSWORD", "file:/app/config.json"]),
         ),
         ("resource-limits", lambda p, o: setattr(o.services[p.db_service], "memory_limit", 0)),
         ("health-checks", lambda p, o: setattr(o, "http_health_status", 503)),

@@ -309,10 +309,10 @@ def test_unknown_variables_are_guessed_from_their_names():
     assert any("IMAGE_REPO is not supplied" in note for note in inputs.notes)
 
 
-def test_learner_dotenv_is_not_used_for_interpolation(grade, reference):
+def test_learner_dotenv_decides_the_tag_judgement(grade, reference):
     files = replaced(reference, DC, "${VERSION}-${BUILD_NUMBER}", "${TAG}")
     result = grade({**files, ".env": "TAG=1.2.3\n"})
-    assert "resolves to registry.drydock.test/myapp:1.4.2" in evidence(result, "tagging-strategy")
+    assert "resolves to registry.drydock.test/myapp:1.2.3" in evidence(result, "tagging-strategy")
 
 
 def test_too_many_services_are_refused(grade, reference):

@@ -25,11 +25,11 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from exercises.grading import grader
-from exercises.grading.checks import Analysis, extensions, static_checks
 from exercises.grading.compose import ComposeConfig, compose_document, interpolate_tree
 from exercises.grading.dockerfile import dockerfile_parse, external_sources, final_image
 from exercises.grading.files import Submission
 from exercises.grading.policy import raw_violations, referenced_files, sandbox_inputs
+from exercises.grading.rules import Analysis, extensions, static_checks
 from exercises.grading.types import GradingError
 
 from .figures import FIGURES

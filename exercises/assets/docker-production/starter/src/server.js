@@ -28,11 +28,15 @@ async function health(res) {
   });
 }
 
+// HEAD answers exactly like GET, without the body (Node drops it): `wget --spider`
+// and `curl -I` health checks send HEAD.
+const READS = new Set(['GET', 'HEAD']);
+
 const server = http.createServer((req, res) => {
   const path = new URL(req.url, 'http://localhost').pathname;
-  if (req.method === 'GET' && path === '/health') {
+  if (READS.has(req.method) && path === '/health') {
     health(res).catch(() => sendJson(res, 503, { status: 'unavailable' }));
-  } else if (req.method === 'GET' && path === '/') {
+  } else if (READS.has(req.method) && path === '/') {
     sendJson(res, 200, {
       app: 'drydock-starter',
       version: process.env.APP_VERSION || '1.0.0',

@@ -4,11 +4,11 @@ from __future__ import annotations
 
 import pytest
 
-from exercises.grading.checks import HINTS, minimal_kind
 from exercises.grading.compose import image_ref
+from exercises.grading.rules import HINTS, minimal_kind
 from exercises.grading.types import CHECK_IDS, Status
 
-from .support import check, evidence, read_fixture, replaced
+from ..support import check, evidence, read_fixture, replaced
 
 DF, DC = "Dockerfile", "docker-compose.yml"
 
