@@ -13,7 +13,7 @@ from ..types import CheckResult
 
 HINTS = {
     "minimal-base-image": (
-        "Build the final stage FROM a small base such as node:18-alpine, a -slim tag or a "
+        "Build the final stage FROM a small base such as node:22-alpine, a -slim tag or a "
         "distroless image; keep compilers and dev dependencies in an earlier build stage."
     ),
     "non-root-user": (
@@ -41,7 +41,7 @@ HINTS = {
     "tagging-strategy": (
         "Give the app an image: with a meaningful version tag such as "
         "${REGISTRY_URL}/myapp:${VERSION}-${BUILD_NUMBER}, and pin the database image "
-        "(e.g. postgres:14-alpine)."
+        "(e.g. postgres:17-alpine)."
     ),
 }
 SUMMARIES_PASSED = {

@@ -59,7 +59,7 @@ def tagging_strategy(a: Analysis) -> Verdict:
         v.ok(f"database image {db_ref} is pinned to a version")
     else:
         v.fail(
-            f"The database image {db_ref} is not pinned to a version ({floating_reason(db_ref)}; e.g. postgres:14-alpine)."
+            f"The database image {db_ref} is not pinned to a version ({floating_reason(db_ref)}; e.g. postgres:17-alpine)."
         )
     return v
 
