@@ -256,3 +256,36 @@ def test_exec_gives_up_at_its_deadline(docker_client, standins):
     assert not any(job_leftovers(docker_client, job.job_id).values())
     with pytest.raises(docker.errors.NotFound):
         docker_client.containers.get(container.id)
+
+
+# Health checks that cannot fail, in spellings no static rule knows: only running them with
+# the database stopped tells (issue 11).
+CANNOT_FAIL = {
+    "node-ignores-the-status": (
+        '["CMD", "node", "-e", "require(\'http\').get(\'http://localhost:3000/health\', '
+        '() => process.exit(0)).on(\'error\', () => process.exit(0))"]'
+    ),
+    "wget-output-to-a-pipe": '["CMD-SHELL", "wget -qO- http://localhost:3000/health | cat"]',
+    "shell-fallback": '["CMD-SHELL", "wget -q --spider http://localhost:3000/health; [ 1 ]"]',
+}
+
+
+@pytest.mark.parametrize("spelling", sorted(CANNOT_FAIL))
+def test_a_health_check_that_cannot_fail_is_caught_with_the_database_down(make_plan, spelling):
+    compose = REFERENCE_COMPOSE.replace(
+        APP_HEALTHCHECK, APP_HEALTHCHECK.replace(
+            '["CMD", "wget", "--no-verbose", "--tries=1", "--spider", "http://localhost:3000/health"]',
+            CANNOT_FAIL[spelling],
+        ),
+    )  # fmt: skip
+    assert compose != REFERENCE_COMPOSE
+    obs, _, _ = observe(make_plan(compose=compose))
+    app = obs.services["app"]
+    assert app.health_ok is True, app.health_output
+    assert app.health_ok_db_down is True  # it passed with the database dead: it cannot fail
+
+
+def test_the_reference_health_check_fails_with_the_database_down(make_plan):
+    obs, _, _ = observe(make_plan())
+    assert obs.services["app"].health_ok is True
+    assert obs.services["app"].health_ok_db_down is False

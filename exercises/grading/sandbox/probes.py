@@ -133,6 +133,9 @@ def _demux(data: bytes, limit: int) -> str:
     return bytes(out[:limit]).decode("utf-8", "replace")
 
 
+DB_DOWN_PROBES, DB_DOWN_INTERVAL_S = 3, 1.0  # all must pass for a health check that cannot fail
+
+
 class _Probes:
     """Health probing, the HTTP probe and result collection of the session (see `_Session`)."""
 
@@ -179,6 +182,32 @@ class _Probes:
     def container_state(self, container_id: str) -> dict[str, Any]:
         with engine_call("inspecting a container"):
             return self.client.api.inspect_container(container_id).get("State") or {}
+
+    def probe_health_db_down(self) -> None:
+        """Run the app's own health check with its database stopped: a health check that
+        still passes cannot tell an orchestrator anything (`curl` without `-f`, `|| true`…),
+        whatever its spelling. Last step of a run: the database is killed, not restarted."""
+        plan = self.plan
+        app, db = self.running.get(plan.app_service), self.running.get(plan.db_service or "")
+        health = self.health_specs.get(plan.app_service)
+        if app is None or db is None or health is None or not app.observation.health_ok:
+            return
+        self.progress(Stage.PROBING, f"checking that the health check fails without {db.name}", "")
+        began = time.monotonic()
+        with engine_call(f"stopping {db.name}"):
+            self.client.api.kill(db.container_id)
+        passed = 0
+        for attempt in range(DB_DOWN_PROBES):
+            if attempt:
+                time.sleep(DB_DOWN_INTERVAL_S)
+            result = self.job.exec(
+                app.container_id, health.argv, timeout=max(1.0, min(health.timeout_s, 5.0))
+            )
+            if not result.ok:
+                break
+            passed += 1
+        app.observation.health_ok_db_down = passed == DB_DOWN_PROBES
+        self.obs.phase_ms["health_db_down"] = int((time.monotonic() - began) * 1000)
 
     # HTTP probe -------------------------------------------------------------------------
     def app_port(self) -> int:

@@ -34,6 +34,7 @@ from .baseline import ensure_baseline
 from .build import build_image
 from .client import LABEL_JOB, Deadline, TailBuffer, connect, local_image, standin_image
 from .containers import _ContainerSpecs
+from .health import HealthSpec
 from .job import SandboxJob
 from .limits import DiskGuard, container_writes
 from .probes import _Probes
@@ -110,6 +111,7 @@ class _Session(_Stack, _ContainerSpecs, _Probes):
         self.networks: dict[str, str] = {}  # compose network -> job network name
         self.storage = JobStorage(job, limits, self.note)  # every volume of the job
         self.file_binds: dict[str, dict[str, ProjectFile]] = {}  # service -> {target: file}
+        self.health_specs: dict[str, HealthSpec] = {}  # service -> the health check probed
         self.running: dict[str, _Running] = {}
         self.skipped: set[str] = set()
         self.deadline = Deadline(limits.run_timeout_s)  # restarted when bring-up begins
@@ -139,6 +141,7 @@ class _Session(_Stack, _ContainerSpecs, _Probes):
                 self.bring_up()
                 self.probe_http()
                 self.collect()
+                self.probe_health_db_down()
             finally:
                 guard.close()
                 if guard.exceeded:  # the root cause of whatever failed after it
@@ -189,6 +192,9 @@ class _Session(_Stack, _ContainerSpecs, _Probes):
         size = int(self.image_attrs.get("Size") or 0)
         self.obs.final_image_size = size
         self.obs.final_image_user = (self.image_attrs.get("Config") or {}).get("User") or ""
+        self.obs.final_image_labels = dict(
+            (self.image_attrs.get("Config") or {}).get("Labels") or {}
+        )
         if size > self.limits.image_bytes:
             self.obs.build_error = (
                 f"the built image is {size / 2**20:.0f} MiB, above the sandbox limit of "
@@ -237,12 +243,15 @@ class _Session(_Stack, _ContainerSpecs, _Probes):
         a name shared by every learner who copies the same compose file would let one job
         run another's image, so on the engine the image only has its job-unique tag."""
         ref = self.plan.app_image_tag
-        if (
-            ref
-            and _split_ref(ref) is not None
-            and not ref.startswith(f"drydock-{self.job.job_id}-")
-        ):
-            self.obs.final_image_tags = [ref if ":" in ref.rsplit("/", 1)[-1] else f"{ref}:latest"]
+        if not ref or ref.startswith(f"drydock-{self.job.job_id}-"):
+            return
+        if _split_ref(ref) is None or not REFERENCE.fullmatch(ref):
+            self.note(
+                f"sandbox: the image cannot be tagged {ref!r}: not a valid image reference "
+                "(repository names are lowercase; docker build would refuse it)"
+            )
+            return
+        self.obs.final_image_tags = [ref if ":" in ref.rsplit("/", 1)[-1] else f"{ref}:latest"]
 
     def baseline(self) -> None:
         if self.plan.dev_files is None:

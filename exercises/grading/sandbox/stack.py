@@ -161,6 +161,8 @@ class _Stack:
         image, attrs = found
         health = health_spec(service, attrs.get("Config") or {})
         observation.healthcheck = health.test if health else None
+        if health:
+            self.health_specs[name] = health
         return _Prepared(image, attrs, health, service_share(service, self.limits))
 
     def start_service(self, name: str, prepared: _Prepared) -> None:
