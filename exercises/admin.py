@@ -50,7 +50,7 @@ class SubmissionCheckInline(admin.TabularInline):
 @admin.action(description="Regrade the selected submissions")
 def regrade(modeladmin, request, queryset):
     chosen = list(queryset)
-    count = services.submissions_regrade(submissions=chosen)
+    count = services.submissions_regrade(submissions=chosen, by=request.user)
     modeladmin.message_user(
         request, f"{count} submission(s) queued for regrading.", messages.SUCCESS
     )

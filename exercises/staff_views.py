@@ -103,7 +103,7 @@ def regrade(request):
         messages.warning(request, NOTHING_SELECTED)
         return redirect(back or "exercises:staff-dashboard")
     chosen = list(Submission.objects.filter(public_id__in=[i for i in public_ids if _is_uuid(i)]))
-    regraded = services.submissions_regrade(submissions=chosen)
+    regraded = services.submissions_regrade(submissions=chosen, by=request.user)
     messages.success(request, REGRADED.format(count=regraded))
     if regraded < len(chosen):
         messages.warning(request, REGRADE_SKIPPED.format(count=len(chosen) - regraded))

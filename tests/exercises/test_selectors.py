@@ -10,6 +10,7 @@ from django.utils import timezone
 
 from exercises import selectors
 from exercises.models import Submission
+from exercises.selectors import health as grading_health
 
 from .conftest import DEVELOPMENT, REFERENCE, make_result
 
@@ -65,7 +66,7 @@ def test_health_is_quick_and_cached_when_everything_is_down(settings, monkeypatc
     health = selectors.grading_health()
     assert time.monotonic() - started < 3
     assert (health.broker, health.workers, health.engine, health.ok) == (False, 0, False, False)
-    monkeypatch.setattr(selectors, "_broker_up", lambda: pytest.fail("not cached"))
+    monkeypatch.setattr(grading_health, "_broker_up", lambda: pytest.fail("not cached"))
     assert selectors.grading_health() == health
 
 
@@ -84,13 +85,13 @@ def test_health_can_read_the_engine_from_the_workers_reports_or_skip_it(settings
     health = pytest.importorskip("drydock.health")  # issue 7's module (workers' engine reports)
 
     settings.DRYDOCK_HEALTH_ENGINE = "off"
-    assert selectors._engine_up() is None
+    assert grading_health._engine_up() is None
     settings.DRYDOCK_HEALTH_ENGINE = "workers"
     monkeypatch.setattr(
         health,
         "engine_reports",
         lambda: {"w1@host": {"ok": True, "detail": "engine 20.10"}},
     )
-    assert selectors._engine_up() is True
+    assert grading_health._engine_up() is True
     monkeypatch.setattr(health, "engine_reports", lambda: {})
-    assert selectors._engine_up() is False
+    assert grading_health._engine_up() is False

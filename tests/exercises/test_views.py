@@ -315,7 +315,7 @@ def test_the_preview_is_highlighted_and_escaped(client, learner):
 
 
 def test_the_banner_appears_only_when_grading_is_unavailable(client, monkeypatch):
-    from exercises import selectors
+    from exercises.selectors import health as selectors
 
     monkeypatch.setattr(selectors, "_broker_up", lambda: True)
     monkeypatch.setattr(selectors, "_workers", lambda: 1)
