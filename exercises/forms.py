@@ -88,6 +88,7 @@ class SubmissionForm(forms.Form):
             })  # fmt: skip
         self.submission_files: dict[str, str] = {}
         self.kept: dict[str, str] = {}  # extra files carried over to the next try
+        self.prefilled_from = None  # the submission whose files the editors start with
 
     def _keep_text(self, field: str, raw: bytes) -> None:
         """Put an uploaded file's text back into its editor, so a re-rendered form keeps it."""

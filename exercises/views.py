@@ -14,7 +14,7 @@ from django.views.decorators.http import require_GET, require_POST
 from django_htmx.http import HttpResponseStopPolling
 
 from . import selectors, services
-from .forms import EDITORS, SubmissionForm
+from .forms import EDITORS, FIELD_OF, SubmissionForm
 from .models import Submission
 
 MAX_REQUEST_BYTES = 4 * 1024 * 1024  # 8 files of 256 KiB, pasted text and the multipart overhead
@@ -34,7 +34,7 @@ def exercise_detail(request, slug: str):
     exercise = selectors.exercise_get(slug=slug)
     if exercise is None:
         return render(request, "exercises/coming_soon.html", {"slug": slug})
-    form, status, request_error = SubmissionForm(), 200, ""
+    form, status, request_error = _prefilled_form(request, exercise), 200, ""
     if request.method == "POST":
         if not request.user.is_authenticated:
             return redirect_to_login(request.get_full_path())
@@ -67,9 +67,26 @@ def exercise_detail(request, slug: str):
             "form": form,
             "request_error": request_error,
             "attempts": selectors.submissions_for_learner(user=request.user, exercise=exercise),
+            "quota": services.submission_quota(learner=request.user)
+            if request.user.is_authenticated
+            else None,
         },
         status=status,
     )
+
+
+def _prefilled_form(request, exercise) -> SubmissionForm:
+    """The form of a GET: the editors hold the learner's last attempt (or `?from=`'s, or the
+    starter's development files on a first visit); extra files come along as kept files."""
+    if request.method != "GET" or not request.user.is_authenticated:
+        return SubmissionForm()
+    files, source = selectors.editor_files_for_learner(
+        user=request.user, exercise=exercise, from_public_id=request.GET.get("from", "")
+    )
+    form = SubmissionForm(initial={field: files.get(name, "") for field, name in EDITORS.items()})
+    form.kept = {name: text for name, text in files.items() if name not in FIELD_OF}
+    form.prefilled_from = source
+    return form
 
 
 def starter_download(request, slug: str):

@@ -17,6 +17,7 @@ from .pages import (
     SubmissionProgress,
     checklist_links,
     code_preview_html,
+    editor_files_for_learner,
     exercise_get,
     exercise_lesson_url,
     submission_get_for_learner,
@@ -36,7 +37,7 @@ from .staff import (
 __all__ = [
     "GRADE_COLUMNS", "HEALTH_CACHE_KEY", "LOG_TAIL_LINES", "PREVIEW_LEXERS", "CheckRow",
     "DiffLine", "FileDiff", "GradingHealth", "PassRate", "SubmissionFilters", "SubmissionProgress",
-    "SubmissionReport", "check_pass_rates", "checklist_links", "code_preview_html",
+    "SubmissionReport", "check_pass_rates", "checklist_links", "code_preview_html", "editor_files_for_learner",
     "exercise_get", "exercise_lesson_url", "grade_rows", "grading_health", "submission_diff",
     "submission_get_for_learner", "submission_progress", "submission_report",
     "submissions_filter", "submissions_for_learner",

@@ -139,3 +139,31 @@ def code_preview_html(*, text: str, language: str) -> str:
     """Pygments-highlighted HTML for the editor's preview (Pygments escapes the text)."""
     lexer = PREVIEW_LEXERS.get(language, TextLexer)()
     return highlight(text[: 256 * 1024], lexer, HtmlFormatter(cssclass="highlight"))
+
+
+def editor_files_for_learner(
+    *, user, exercise: Exercise, from_public_id: str = ""
+) -> tuple[dict[str, str], Submission | None]:
+    """The files the editors start with, and the submission they come from (None: the starter).
+
+    The attempt named by `from_public_id` (the learner's own), else the learner's latest
+    submission, else the starter's development files: a learner never retypes their files.
+    """
+    source = None
+    if getattr(user, "is_authenticated", False):
+        if from_public_id:
+            source = submission_get_for_learner(public_id=from_public_id, user=user)
+            if source is not None and source.exercise_id != exercise.pk:
+                source = None
+        if source is None:
+            source = (
+                Submission.objects.owned_by(user)
+                .filter(exercise=exercise)
+                .only("public_id", "files", "attempt", "exercise_id", "created_at")
+                .first()
+            )
+    if source is not None:
+        return dict(source.files), source
+    from ..services.exercises import starter_editor_files
+
+    return starter_editor_files(slug=exercise.slug), None

@@ -325,3 +325,64 @@ def test_the_banner_appears_only_when_grading_is_unavailable(client, monkeypatch
     monkeypatch.setattr(selectors, "_workers", lambda: 0)
     page = client.get("/exercises/health/").content.decode()
     assert "Grading is delayed" in page and "No grading worker is running." in page
+
+
+# The learner's loop: pre-filled editors, attempts left ----------------------------------------
+
+
+def _editor_text(page: str, field: str) -> str:
+    import html
+
+    match = re.search(rf'<textarea name="{field}"[^>]*>\n?(.*?)</textarea>', page, re.S)
+    return html.unescape(match.group(1)) if match else ""
+
+
+def test_a_first_visit_starts_from_the_starter_and_the_next_from_the_last_attempt(
+    client, learner, exercise, submit
+):
+    client.force_login(learner)
+    page = client.get(URL).content.decode()
+    assert _editor_text(page, "dockerfile") == DEVELOPMENT["Dockerfile"]
+    assert "starter project&#x27;s development files" in page or "development files" in page
+    first = submit({**REFERENCE, "config.json": "{}"})
+    page = client.get(URL).content.decode()
+    assert _editor_text(page, "dockerfile") == REFERENCE["Dockerfile"]
+    assert _editor_text(page, "compose") == REFERENCE["docker-compose.yml"]
+    assert 'name="kept_name" value="config.json"' in page
+    second = submit(DEVELOPMENT)
+    assert _editor_text(client.get(URL).content.decode(), "dockerfile") == DEVELOPMENT["Dockerfile"]
+    page = client.get(f"{URL}?from={first.public_id}").content.decode()
+    assert _editor_text(page, "dockerfile") == REFERENCE["Dockerfile"]
+    result = client.get(second.get_absolute_url()).content.decode()
+    assert f'href="{URL}?from={second.public_id}#submit"' in result
+
+
+def test_someone_elses_attempt_is_never_prefilled(
+    client, learner, exercise, submit, django_user_model
+):
+    other = django_user_model.objects.create_user("other", password="x-Long-pass-42")
+    theirs = submit({**REFERENCE, "Dockerfile": "FROM secret\n"}, user=other)
+    client.force_login(learner)
+    page = client.get(f"{URL}?from={theirs.public_id}").content.decode()
+    assert (
+        "FROM secret" not in page and _editor_text(page, "dockerfile") == DEVELOPMENT["Dockerfile"]
+    )
+
+
+@override_settings(DRYDOCK_SUBMISSION_RATE="2/600")
+def test_the_page_shows_attempts_left_and_static_errors_leave_them_alone(
+    client, learner, exercise, submit, grader
+):
+    from exercises.grading.types import Status
+
+    client.force_login(learner)
+    assert "2 of 2</strong> attempts left" in client.get(URL).content.decode()
+    grader.static = make_result(status=Status.ERROR, mode="static", error="not valid YAML")
+    submit()
+    grader.static = make_result(status=Status.REJECTED, mode="static")
+    submit()
+    assert "2 of 2</strong> attempts left" in client.get(URL).content.decode()
+    grader.static = make_result(7, mode="static")
+    submit()
+    page = client.get(URL).content.decode()
+    assert "1 of 2</strong> attempts left" in page and "one more frees up at" in page
