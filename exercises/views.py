@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from django.contrib.auth.decorators import login_required
 from django.contrib.auth.views import redirect_to_login
-from django.http import Http404, HttpResponse
+from django.http import Http404, HttpResponse, JsonResponse
 from django.shortcuts import redirect, render
 from django.views.decorators.http import require_GET, require_POST
 from django_htmx.http import HttpResponseStopPolling
@@ -16,6 +16,8 @@ from django_htmx.http import HttpResponseStopPolling
 from . import selectors, services
 from .forms import EDITORS, FIELD_OF, SubmissionForm
 from .models import Submission
+from .selectors import findings as findings_sel
+from .services import live
 
 MAX_REQUEST_BYTES = 4 * 1024 * 1024  # 8 files of 256 KiB, pasted text and the multipart overhead
 REQUEST_TOO_LARGE = "Your submission is larger than 4 MiB in all: each file may be at most 256 KiB."
@@ -110,6 +112,7 @@ def render_submission(request, submission: Submission, *, staff_view: bool = Fal
             exercise=submission.exercise, result=submission.result
         ),
         "staff_view": staff_view,
+        **_files_context(submission),
     }
     if request.htmx:
         response = render(request, "exercises/_submission_status.html", {**context, "oob": True})
@@ -118,6 +121,17 @@ def render_submission(request, submission: Submission, *, staff_view: bool = Fal
         return response
     context["lesson_url"] = selectors.exercise_lesson_url()
     return render(request, "exercises/submission.html", context)
+
+
+def _files_context(submission: Submission) -> dict:
+    """The learner's files with line numbers and the findings of the latest result inline."""
+    result = submission.result or submission.static_result
+    findings = findings_sel.result_findings(result=result, files=submission.files)
+    return {
+        "annotated_files": findings_sel.annotated_files(files=submission.files, findings=findings),
+        "findings_count": len(findings),
+        "excerpt": findings_sel.error_excerpt(result=result, files=submission.files),
+    }
 
 
 @login_required
@@ -157,6 +171,25 @@ def submission_compare(request, slug: str):
             "diffs": selectors.submission_diff(old=old, new=new),
         },
     )
+
+
+@login_required
+@require_POST
+def live_check(request, slug: str):
+    """Feedback while typing (debounced by the page): the static checks of the editors' text."""
+    exercise = selectors.exercise_get(slug=slug)
+    if exercise is None:
+        raise Http404("No such exercise")
+    if int(request.META.get("CONTENT_LENGTH") or 0) > MAX_REQUEST_BYTES:
+        return JsonResponse({"error": REQUEST_TOO_LARGE}, status=413)
+    files = {
+        name: request.POST.get(field, "").replace("\r\n", "\n") for field, name in EDITORS.items()
+    }
+    try:
+        check = live.live_check(learner_id=request.user.pk, exercise_slug=slug, files=files)
+    except live.LiveCheckLimited as error:
+        return JsonResponse({"error": str(error), "status": "limited"}, status=429)
+    return JsonResponse(check.to_json())
 
 
 @login_required

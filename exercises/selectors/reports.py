@@ -3,7 +3,10 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from functools import lru_cache
 from typing import Any
+
+from course.rendering import render_markdown
 
 from ..grading.types import CHECK_IDS
 from ..models import Exercise
@@ -21,6 +24,19 @@ class CheckRow:
     hint: str
     lesson_url: str
 
+    @property
+    def problems(self) -> list[str]:
+        """The failing lines of the evidence, shown at once (the rest stays in "Evidence")."""
+        return [line for line in self.evidence if line.startswith(("✗", "warning:"))]
+
+    @property
+    def other_evidence(self) -> list[str]:
+        return [line for line in self.evidence if not line.startswith(("✗", "warning:"))]
+
+    @property
+    def hint_html(self) -> str:
+        return hint_html(self.hint)
+
 
 @dataclass
 class SubmissionReport:
@@ -36,6 +52,19 @@ class SubmissionReport:
     policy: list[dict[str, Any]]
     error: str | None
     notes: list[str] = field(default_factory=list)
+
+    @property
+    def settled(self) -> bool:
+        """An error or a rejection: no check ran, so no row is worth showing."""
+        return self.status in ("error", "rejected") and not any(
+            row.passed is not None for row in self.rows
+        )
+
+
+@lru_cache(maxsize=256)
+def hint_html(text: str) -> str:
+    """A hint as Markdown (backticks become code), sanitised by the course pipeline."""
+    return render_markdown(text).html if text else ""
 
 
 def _split_notes(lines: list[str]) -> tuple[list[str], list[str]]:
@@ -63,7 +92,7 @@ def submission_report(
                 summary=(check or {}).get("summary", ""),
                 evidence=evidence,
                 notes=notes,
-                hint=(check or {}).get("hint") or item.hint,
+                hint=item.hint or (check or {}).get("hint", ""),
                 lesson_url=links.get(item.check_id, ""),
             )
         )

@@ -122,7 +122,9 @@ def test_settled_submissions_have_their_own_generous_cap(submit, grader):
         submit()
     with pytest.raises(services.SubmissionRateLimited) as caught:
         submit()
-    assert str(caught.value).startswith(f"You have reached the limit of {STATIC_FACTOR} submissions")
+    assert str(caught.value).startswith(
+        f"You have reached the limit of {STATIC_FACTOR} submissions"
+    )
     grader.static = make_result(7, mode="static")
     assert submit().status == S.QUEUED  # the attempts are untouched
 

@@ -213,12 +213,31 @@ def test_the_final_page_shows_evidence_hints_notes_bonus_and_lesson_links(
     client.force_login(learner)
     page = client.get(submission.get_absolute_url()).content.decode()
     assert "Attempt 1" in page and "5/7</strong> checks passed" in page
-    assert page.count('<details class="evidence">') == 7
-    assert page.count('class="hint"') == 2 and "hint for tagging-strategy" in page
+    # every problem of a failing check is visible at once: its evidence is open
+    assert page.count('<details class="evidence">') == 5
+    assert page.count('<details class="evidence" open>') == 2
+    assert page.count('class="hint"') == 2
     assert "sandbox: ports dropped" in page and 'class="sandbox-notes"' in page
     assert "★ Multi-stage build" in page
     assert page.count("Read the lesson section that teaches this") == 7
     assert "Build and run log" in page
+
+
+def test_hints_come_from_the_checklist_item_and_render_as_markdown(
+    client, learner, submit, grader, exercise
+):
+    exercise.checklist.filter(check_id="tagging-strategy").update(
+        hint="Tag the image with `${VERSION}`, never **latest**."
+    )
+    submission = submit()
+    grader.full = make_result(5)
+    services.submission_grade(submission_id=submission.pk, task_id="t")
+    client.force_login(learner)
+    page = client.get(submission.get_absolute_url()).content.decode()
+    assert "<code>${VERSION}</code>" in page and "<strong>latest</strong>" in page
+    assert (
+        "hint for tagging-strategy" not in page and "`" not in page.split('class="hint"')[1][:300]
+    )
 
 
 def test_a_drydock_fault_is_shown_as_such_not_as_a_failed_check(client, learner, submit, grader):
@@ -386,3 +405,73 @@ def test_the_page_shows_attempts_left_and_static_errors_leave_them_alone(
     submit()
     page = client.get(URL).content.decode()
     assert "1 of 2</strong> attempts left" in page and "one more frees up at" in page
+
+
+# Feedback while typing, and the result page's findings ------------------------------------------
+
+YAML_ERROR_LINE = 34  # "    image: postgres:14-alpine" in the reference compose file
+
+
+def _with_yaml_error(compose: str) -> str:
+    lines = compose.splitlines()
+    assert lines[YAML_ERROR_LINE - 1].strip() == "image: postgres:14-alpine"
+    lines[YAML_ERROR_LINE - 1] += ": oops"
+    return "\n".join(lines) + "\n"
+
+
+def test_live_checks_put_a_yaml_error_on_its_line_and_store_nothing(client, learner, exercise):
+    client.force_login(learner)
+    url = f"{URL}check/"
+    broken = _with_yaml_error(REFERENCE["docker-compose.yml"])
+    data = client.post(url, {"dockerfile": REFERENCE["Dockerfile"], "compose": broken}).json()
+    assert data["status"] == "error" and data["checks"] == []
+    assert [(f["file"], f["line"]) for f in data["findings"]] == [
+        ("docker-compose.yml", YAML_ERROR_LINE)
+    ]
+    fixed = client.post(
+        url, {"dockerfile": REFERENCE["Dockerfile"], "compose": REFERENCE["docker-compose.yml"]}
+    ).json()
+    assert fixed["status"] == "passed" and fixed["passed"] == 7
+    assert all(f["severity"] != "error" for f in fixed["findings"])
+    assert not Submission.objects.exists()
+
+
+def test_live_checks_need_a_learner_and_are_limited(client, learner, exercise, monkeypatch):
+    from exercises.services import live
+
+    assert client.post(f"{URL}check/", {"dockerfile": "FROM x"}).status_code == 302
+    client.force_login(learner)
+    monkeypatch.setattr(live, "LIVE_CHECK_LIMIT", 1)
+    assert client.post(f"{URL}check/", {"dockerfile": "FROM x"}).status_code == 200
+    limited = client.post(f"{URL}check/", {"dockerfile": "FROM x"})
+    assert limited.status_code == 429 and limited.json()["error"] == live.LIVE_CHECK_PAUSED
+
+
+def test_a_yaml_error_shows_an_excerpt_with_a_caret_and_no_wall_of_unchecked_rows(
+    client, learner, exercise, enqueued, django_capture_on_commit_callbacks
+):
+    files = {**REFERENCE, "docker-compose.yml": _with_yaml_error(REFERENCE["docker-compose.yml"])}
+    with django_capture_on_commit_callbacks(execute=True):
+        submission = services.submission_create(learner=learner, exercise=exercise, files=files)
+    client.force_login(learner)
+    page = client.get(submission.get_absolute_url()).content.decode()
+    assert "not valid YAML" in page and 'class="caret"' in page
+    assert f"  {YAML_ERROR_LINE} |     image: postgres:14-alpine: oops" in page
+    assert "Not checked:" not in page and "Graded in" not in page
+    assert f'id="docker-composeyml-L{YAML_ERROR_LINE}"' in page  # the file, line-numbered
+    assert f'class="line-error" id="docker-composeyml-L{YAML_ERROR_LINE}"' in page
+    assert "<title>Error · Submission" in page
+
+
+def test_a_pending_result_page_refreshes_itself_without_javascript(client, learner, submit):
+    submission = submit()
+    client.force_login(learner)
+    page = client.get(submission.get_absolute_url()).content.decode()
+    assert '<noscript><meta http-equiv="refresh" content="3"></noscript>' in page
+    assert (
+        'id="grading-announcer"' in page
+        and 'role="status"' not in page.split('id="grading-status"')[1]
+    )
+    services.submission_grade(submission_id=submission.pk, task_id="t")
+    page = client.get(submission.get_absolute_url()).content.decode()
+    assert 'http-equiv="refresh"' not in page and "<title>Passed 7/7 · Attempt 1" in page
