@@ -161,9 +161,32 @@
       .catch(function () { /* aborted by a newer keystroke, or offline: the next pause retries */ });
   }
 
+  // The Back button after submitting brings back exactly what was submitted, even when the
+  // browser reloads the page (which would otherwise show the attempt named in its URL).
+  var DRAFT_KEY = "drydock-draft:" + location.pathname;
+
+  function saveDraft(form) {
+    var draft = {};
+    form.querySelectorAll("textarea.code-editor").forEach(function (area) { draft[area.name] = area.value; });
+    try { sessionStorage.setItem(DRAFT_KEY, JSON.stringify(draft)); } catch (e) { /* private mode */ }
+  }
+
+  function restoreDraft(form) {
+    var navigation = performance.getEntriesByType && performance.getEntriesByType("navigation")[0];
+    if (!navigation || navigation.type !== "back_forward" || form.querySelector(".field-error")) return;
+    var draft = null;
+    try { draft = JSON.parse(sessionStorage.getItem(DRAFT_KEY) || "null"); } catch (e) { draft = null; }
+    if (!draft) return;
+    form.querySelectorAll("textarea.code-editor").forEach(function (area) {
+      if (typeof draft[area.name] === "string") area.value = draft[area.name];
+    });
+  }
+
   document.addEventListener("DOMContentLoaded", function () {
     var form = document.getElementById("submission-form");
     if (!form) return;
+    restoreDraft(form);
+    form.addEventListener("submit", function () { saveDraft(form); });
     form.querySelectorAll("textarea.code-editor").forEach(setUp);
     form.classList.add("has-live-editor");
     var panel = document.getElementById("live-checks");
