@@ -5,7 +5,7 @@
 (function () {
   "use strict";
 
-  var DEBOUNCE_MS = 90;
+  var DEBOUNCE_MS = 75;
   var FILE_OF = { dockerfile: "Dockerfile", compose: "docker-compose.yml" };
   var editors = {};  // file name -> {area, gutter, inner, list}
   var timer = null, controller = null, sequence = 0, typedAt = 0;
@@ -46,7 +46,8 @@
     list.id = "findings-" + area.name;
     list.setAttribute("aria-label", "Findings in " + (file || area.name));
     list.hidden = true;
-    frame.parentNode.insertBefore(list, frame.nextSibling);
+    var after = frame.closest(".editor-pair") || frame;  // below the editor and its preview
+    after.parentNode.insertBefore(list, after.nextSibling);
     var described = (area.getAttribute("aria-describedby") || "").split(" ").filter(Boolean);
     described.push(list.id);
     area.setAttribute("aria-describedby", described.join(" "));

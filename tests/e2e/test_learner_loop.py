@@ -64,6 +64,15 @@ def learner_page(request, browser, live_server, lecture, graded_in_process):
     context.close()
 
 
+def shot(page, artifacts, name: str, selector: str | None = None) -> None:
+    """A full-page screenshot, and a viewport one at `selector` (readable on a phone)."""
+    page.screenshot(path=str(artifacts / f"{name}-full.png"), full_page=True)
+    if selector:
+        page.locator(selector).first.scroll_into_view_if_needed()
+        page.evaluate("sel => document.querySelector(sel).scrollIntoView()", selector)
+    page.screenshot(path=str(artifacts / f"{name}.png"))
+
+
 def no_sideways_scroll(page) -> None:
     overflow = page.evaluate(
         "document.documentElement.scrollWidth - document.documentElement.clientWidth"
@@ -103,7 +112,7 @@ def test_the_learner_loop(learner_page, artifacts):
     page.wait_for_selector("#live-checks .live-summary:has-text('0/7')")
     assert attempts_left(page) == "5 of 5"
     no_sideways_scroll(page)
-    page.screenshot(path=str(artifacts / f"loop-exercise-{device}.png"), full_page=True)
+    shot(page, artifacts, f"loop-exercise-{device}", "#submit")
 
     # The reference answer: the live checklist ticks to 7/7.
     before = live_runs(page)
@@ -126,6 +135,9 @@ def test_the_learner_loop(learner_page, artifacts):
         )
         before = live_runs(page)
         page.keyboard.type(": x", delay=30)
+        page.wait_for_selector(
+            f"#field-compose .gutter-line.marker-error[data-line='{YAML_ERROR_LINE}']"
+        )
         state = wait_live(page, before)
         marker = page.locator(f"#field-compose .gutter-line[data-line='{YAML_ERROR_LINE}']")
         assert "marker-error" in (marker.get_attribute("class") or "")
@@ -133,12 +145,20 @@ def test_the_learner_loop(learner_page, artifacts):
         assert page.locator("#findings-compose .finding-error").count() == 1
         timings["yaml-error"] = state["lastMs"]
         if attempt == 0:
+            page.evaluate("document.getElementById('field-compose').scrollIntoView()")
+            page.evaluate("document.getElementById('id_compose').scrollTop = 400")
             page.screenshot(path=str(artifacts / f"loop-live-marker-{device}.png"))
         before = live_runs(page)
         for _ in range(3):
             page.keyboard.press("Backspace")
+        page.wait_for_function(
+            "() => !document.querySelector('#field-compose .gutter .marker-error')"
+        )
         state = wait_live(page, before)
         timings["fixed"] = state["lastMs"]
+        assert page.input_value("#id_compose") == REFERENCE["docker-compose.yml"], page.evaluate(
+            "document.activeElement.id"
+        )
         assert page.locator("#field-compose .gutter .marker-error").count() == 0
         page.wait_for_selector("#live-checks .live-summary:has-text('7/7')")
     # an edit of the reference answer that the grader has not seen yet (no cache)
@@ -163,7 +183,7 @@ def test_the_learner_loop(learner_page, artifacts):
     assert "Graded in" not in page.inner_text("#grading-status")
     assert page.title().startswith("Error")
     no_sideways_scroll(page)
-    page.screenshot(path=str(artifacts / f"loop-result-error-{device}.png"), full_page=True)
+    shot(page, artifacts, f"loop-result-error-{device}", "#report")
     page.click("text=Submit another attempt")
     assert "postgres:14-alpine: x" in page.input_value("#id_compose")  # pre-filled
     assert attempts_left(page) == "5 of 5"
@@ -183,7 +203,7 @@ def test_the_learner_loop(learner_page, artifacts):
     assert "7/7" in page.inner_text("#grading-status") and "Attempt 1" in page.inner_text("h1")
     assert page.title().startswith("Passed 7/7")
     no_sideways_scroll(page)
-    page.screenshot(path=str(artifacts / f"loop-result-passed-{device}.png"), full_page=True)
+    shot(page, artifacts, f"loop-result-passed-{device}", "#grading-status")
     page.click("text=Submit another attempt")
     assert page.input_value("#id_dockerfile") == REFERENCE["Dockerfile"]
     assert attempts_left(page) == "4 of 5"
