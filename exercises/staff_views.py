@@ -86,6 +86,7 @@ def dashboard(request):
             "form": form,
             "page": page,
             "pass_rates": selectors.check_pass_rates(submissions=submissions),
+            "outcomes": selectors.submission_outcomes(submissions=submissions),
             "total": page.paginator.count,
             "query": query.urlencode(),
         },
@@ -143,8 +144,15 @@ def export_csv(request):
 @staff_required
 def submission_detail(request, public_id):
     submission = (
-        Submission.objects.select_related("exercise", "learner").filter(public_id=public_id).first()
+        Submission.objects.select_related("exercise", "learner", "regraded_by")
+        .filter(public_id=public_id)
+        .first()
     )
     if submission is None:
         raise Http404("No such submission")
-    return render_submission(request, submission, staff_view=True)
+    return render_submission(
+        request,
+        submission,
+        staff_view=True,
+        extra={"gradings": selectors.submission_gradings(submission=submission)},
+    )

@@ -99,7 +99,9 @@ def starter_download(request, slug: str):
     return response
 
 
-def render_submission(request, submission: Submission, *, staff_view: bool = False):
+def render_submission(
+    request, submission: Submission, *, staff_view: bool = False, extra: dict | None = None
+):
     """The result page, or (htmx) its progress fragment; polling stops with HTTP 286 when done."""
     context = {
         "submission": submission,
@@ -113,6 +115,7 @@ def render_submission(request, submission: Submission, *, staff_view: bool = Fal
         ),
         "staff_view": staff_view,
         **_files_context(submission),
+        **(extra or {}),
     }
     if request.htmx:
         response = render(request, "exercises/_submission_status.html", {**context, "oob": True})

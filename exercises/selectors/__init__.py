@@ -27,15 +27,20 @@ from .pages import (
 from .reports import CheckRow, SubmissionReport, submission_report
 from .staff import (
     GRADE_COLUMNS,
+    GradingRow,
+    Outcomes,
     PassRate,
     SubmissionFilters,
+    best_attempts,
     check_pass_rates,
     grade_rows,
+    submission_gradings,
+    submission_outcomes,
     submissions_filter,
 )
 
 __all__ = [
-    "GRADE_COLUMNS", "HEALTH_CACHE_KEY", "LOG_TAIL_LINES", "PREVIEW_LEXERS", "CheckRow",
+    "GRADE_COLUMNS", "GradingRow", "Outcomes", "best_attempts", "submission_gradings", "submission_outcomes", "HEALTH_CACHE_KEY", "LOG_TAIL_LINES", "PREVIEW_LEXERS", "CheckRow",
     "DiffLine", "FileDiff", "GradingHealth", "PassRate", "SubmissionFilters", "SubmissionProgress",
     "SubmissionReport", "check_pass_rates", "checklist_links", "code_preview_html", "editor_files_for_learner",
     "exercise_get", "exercise_lesson_url", "grade_rows", "grading_health", "submission_diff",
