@@ -70,12 +70,15 @@ def test_health_is_quick_and_cached_when_everything_is_down(settings, monkeypatc
     assert selectors.grading_health() == health
 
 
-def test_pass_rates_cover_every_check(submit, grader):
+def test_pass_rates_cover_every_check_over_learners_best_attempts(
+    submit, grader, django_user_model
+):
     from exercises import services
 
-    for passed in (7, 3):
+    other = django_user_model.objects.create_user("other", password="x-Long-pass-42")
+    for passed, user in ((7, None), (3, other), (0, other)):
         grader.full = make_result(passed)
-        services.submission_grade(submission_id=submit().pk, task_id=f"t{passed}")
+        services.submission_grade(submission_id=submit(user=user).pk, task_id=f"t{passed}")
     rates = selectors.check_pass_rates(submissions=Submission.objects.all())
     assert [(r.passed, r.total) for r in rates] == [(2, 2)] * 3 + [(1, 2)] * 4
     assert rates[0].percent == 100 and rates[0].title == "Uses a minimal base image"
