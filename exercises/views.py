@@ -171,7 +171,8 @@ def submission_compare(request, slug: str):
             "exercise": exercise,
             "old": old,
             "new": new,
-            "diffs": selectors.submission_diff(old=old, new=new),
+            "diffs": selectors.submission_split_diff(old=old, new=new),
+            "changed_checks": selectors.checks_changed(old=old, new=new),
         },
     )
 

@@ -9,7 +9,16 @@
 
 from __future__ import annotations
 
-from .diffs import DiffLine, FileDiff, submission_diff
+from .diffs import (
+    CheckChange,
+    DiffLine,
+    FileDiff,
+    SplitFileDiff,
+    SplitRow,
+    checks_changed,
+    submission_diff,
+    submission_split_diff,
+)
 from .health import HEALTH_CACHE_KEY, GradingHealth, grading_health
 from .pages import (
     LOG_TAIL_LINES,
@@ -40,7 +49,7 @@ from .staff import (
 )
 
 __all__ = [
-    "GRADE_COLUMNS", "GradingRow", "Outcomes", "best_attempts", "submission_gradings", "submission_outcomes", "HEALTH_CACHE_KEY", "LOG_TAIL_LINES", "PREVIEW_LEXERS", "CheckRow",
+    "CheckChange", "SplitFileDiff", "SplitRow", "checks_changed", "submission_split_diff", "GRADE_COLUMNS", "GradingRow", "Outcomes", "best_attempts", "submission_gradings", "submission_outcomes", "HEALTH_CACHE_KEY", "LOG_TAIL_LINES", "PREVIEW_LEXERS", "CheckRow",
     "DiffLine", "FileDiff", "GradingHealth", "PassRate", "SubmissionFilters", "SubmissionProgress",
     "SubmissionReport", "check_pass_rates", "checklist_links", "code_preview_html", "editor_files_for_learner",
     "exercise_get", "exercise_lesson_url", "grade_rows", "grading_health", "submission_diff",

@@ -287,7 +287,9 @@ def test_history_lists_own_attempts_and_compares_two(
     client, learner, submit, grader, django_user_model
 ):
     first = submit(DEVELOPMENT)
+    grader.full = make_result(0)
     services.submission_grade(submission_id=first.pk, task_id="a")
+    grader.full = make_result(7)
     second = submit({**REFERENCE, "app.conf": "x=<script>alert(1)</script>\n"})
     services.submission_grade(submission_id=second.pk, task_id="b")
     other = django_user_model.objects.create_user("other", password="pw-other-123")
@@ -303,7 +305,11 @@ def test_history_lists_own_attempts_and_compares_two(
 
     compare = f"/exercises/docker-production/compare/?old={first.public_id}&new={second.public_id}"
     page = client.get(compare).content.decode()
-    assert "-FROM node:18" in page and "+FROM node:18-alpine AS builder" in page
+    assert re.search(r'<td class="ln">2</td><td class="del">.*?FROM node:18</td>', page)
+    assert re.search(
+        r'<td class="ln">2</td><td class="add">.*?FROM node:18-alpine AS builder</td>', page
+    )
+    assert "Checks that changed" in page and page.count('<li class="better">') == 7
     assert "&lt;script&gt;alert(1)&lt;/script&gt;" in page and "<script>alert(1)" not in page
     assert 'class="badge diff-added"' in page
     assert (
