@@ -481,3 +481,13 @@ def test_a_pending_result_page_refreshes_itself_without_javascript(client, learn
     services.submission_grade(submission_id=submission.pk, task_id="t")
     page = client.get(submission.get_absolute_url()).content.decode()
     assert 'http-equiv="refresh"' not in page and "<title>Passed 7/7 · Attempt 1" in page
+
+
+def test_every_aria_describedby_points_at_an_element_of_the_page(client, learner, exercise):
+    client.force_login(learner)
+    page = client.get(URL).content.decode()
+    described = re.findall(r'aria-describedby="([^"]+)"', page)
+    assert described
+    for ids in described:
+        for target in ids.split():
+            assert f'id="{target}"' in page, target
