@@ -3,7 +3,9 @@
 - `exercises`: loading an exercise from its assets, the starter project;
 - `intake`: validating a learner's files, the limit, the static grading, enqueueing;
 - `quota`: the submission limit and what is left of it;
-- `lifecycle`: the grading lifecycle, the only writer of `Submission.status` (worker, regrades);
+- `lifecycle`: the grading lifecycle, the only writer of `Submission.status` (worker, regrades),
+  with `progress` (the running stages while a worker grades) and `history` (kept gradings);
+- `live`: the static checks while the learner types (nothing stored);
 - `maintenance`: the janitor.
 """
 
@@ -50,7 +52,6 @@ from .lifecycle import (
     INFRA_EXPIRED,
     INFRA_STUCK,
     INFRA_TIMEOUT,
-    LOG_CAP_CHARS,
     STAGE_QUEUED,
     STAGE_REGRADE,
     TRANSIENT_ERRORS,
@@ -59,6 +60,7 @@ from .lifecycle import (
     submissions_regrade,
 )
 from .maintenance import submissions_janitor
+from .progress import LOG_CAP_CHARS
 from .quota import RATE_LIMITED, SubmissionQuota, submission_quota
 
 __all__ = [

@@ -7,7 +7,6 @@ worker, regrades and the janitor all move a submission through the functions her
 from __future__ import annotations
 
 import logging
-import threading
 import time
 from collections.abc import Iterable
 from datetime import datetime, timedelta
@@ -18,20 +17,21 @@ import kombu.exceptions
 import redis.exceptions
 from celery.exceptions import SoftTimeLimitExceeded
 from django.conf import settings
-from django.db import DatabaseError, OperationalError, transaction
+from django.db import OperationalError, transaction
 from django.db.models import F, Max, Q
 from django.utils import timezone
 
 from ..grading import grader
-from ..grading.types import GradingError, InfrastructureError, Stage, Status
-from ..models import Submission, SubmissionCheck, SubmissionGrading
+from ..grading.types import GradingError, InfrastructureError, Status
+from ..models import Submission, SubmissionCheck
+from .history import keep_grading
+from .progress import ProgressWriter, log_tail
 from .quota import lock_learner
 
 if TYPE_CHECKING:
     from django.contrib.auth.models import User
 
 DEADLINE_GRACE_S = 60  # after the hard time limit, a run is certainly dead
-LOG_CAP_CHARS = 64 * 1024  # the tail of the build/run log kept on the submission
 # Drydock's transient faults: the engine or the broker unreachable. Retried, never counted.
 TRANSIENT_ERRORS = (
     InfrastructureError,
@@ -79,16 +79,6 @@ def _is_internal_error(result: dict[str, Any]) -> bool:
     return is_internal_error(result)
 
 
-def _log_tail(text: str, limit: int = LOG_CAP_CHARS) -> str:
-    if len(text) <= limit:
-        return text
-    tail = text[-limit:]
-    newline = tail.find("\n")
-    if 0 <= newline < 200:
-        tail = tail[newline + 1 :]
-    return "… (earlier output cut)\n" + tail
-
-
 # Intake ------------------------------------------------------------------------------------
 
 
@@ -113,44 +103,6 @@ def submission_mark_delayed(*, submission_id: int) -> None:
     Submission.objects.filter(pk=submission_id, status=Submission.Status.QUEUED).update(
         grading_delayed=True, enqueued_at=None, stage_message=GRADING_DELAYED
     )
-
-
-class _ProgressWriter:
-    """The grader's progress callback: stage, message and log tail written to the row.
-
-    Stage changes are written at once; messages and log chunks at most every `interval`
-    seconds. Only the thread that grades writes (engine threads' calls are buffered), and only
-    while this run still owns the submission (`task_id` fences a superseded run).
-    """
-
-    def __init__(self, submission_id: int, task_id: str, *, interval: float = 0.5) -> None:
-        self.submission_id, self.task_id, self.interval = submission_id, task_id, interval
-        self.thread = threading.get_ident()
-        self.lock = threading.Lock()
-        self.stage: str | None = None
-        self.message = ""
-        self.log = ""
-        self.written_at = 0.0
-
-    def __call__(self, stage: Stage, message: str, log: str = "") -> None:
-        with self.lock:
-            if log:
-                self.log = _log_tail(self.log + log)
-            self.message = message[:500]
-            changed = stage.value != self.stage
-            self.stage = stage.value
-            now = time.monotonic()
-            if threading.get_ident() != self.thread or (
-                not changed and now - self.written_at < self.interval
-            ):
-                return
-            self.written_at = now
-            try:
-                Submission.objects.filter(
-                    pk=self.submission_id, task_id=self.task_id, status__in=Submission.ACTIVE
-                ).update(status=self.stage, stage_message=self.message, log=self.log)
-            except DatabaseError as error:  # progress is a courtesy; never fail a grading for it
-                logger.warning("progress of submission %s not saved: %s", self.submission_id, error)
 
 
 def _claim(*, submission_id: int, task_id: str) -> Submission | None:
@@ -190,7 +142,7 @@ def submission_grade(*, submission_id: int, task_id: str, retry: int = 0, retrie
     submission = _claim(submission_id=submission_id, task_id=task_id)
     if submission is None:
         return "skipped"
-    progress = _ProgressWriter(submission_id, task_id)
+    progress = ProgressWriter(submission_id, task_id)
     try:
         result = grader.grade_files(
             _as_bytes(submission.files),
@@ -310,7 +262,7 @@ def _store_result(submission: Submission, *, result: dict[str, Any], log: str) -
     submission.score = result.get("score", 0)
     submission.checks_passed = sum(1 for check in checks if check.get("passed"))
     submission.stage_message = result.get("error") or ""
-    submission.log = _log_tail(log)
+    submission.log = log_tail(log)
     submission.finished_at = timezone.now()
     submission.deadline_at = None
     submission.is_infrastructure_error = False
@@ -354,27 +306,6 @@ def _finish_infrastructure_error(
 # Regrading --------------------------------------------------------------------------------
 
 
-def _keep_grading(submission: Submission, *, by: User | None, now: datetime) -> None:
-    """Copy the grading a regrade is about to replace into the submission's history."""
-    number = submission.gradings.count() + 1
-    SubmissionGrading.objects.create(
-        submission=submission,
-        number=number,
-        requested_by_id=submission.regraded_by_id,
-        requested_at=(submission.created_at if number == 1 else submission.enqueued_at)
-        or submission.created_at,
-        finished_at=submission.finished_at,
-        status=submission.status,
-        is_infrastructure_error=submission.is_infrastructure_error,
-        score=submission.score,
-        checks_passed=submission.checks_passed,
-        result=submission.result,
-        stage_message=submission.stage_message[:500],
-        superseded_by=by,
-        superseded_at=now,
-    )
-
-
 def submission_regrade(*, submission: Submission, by: User | None = None) -> bool:
     """Grade a finished (or delayed) submission again, in place; False if it is being graded now.
 
@@ -392,7 +323,7 @@ def submission_regrade(*, submission: Submission, by: User | None = None) -> boo
         if current is None:
             return False
         if current.is_finished:
-            _keep_grading(current, by=by, now=now)
+            keep_grading(current, by=by, now=now)
         Submission.objects.filter(pk=current.pk).update(
             status=Submission.Status.QUEUED,
             stage_message=STAGE_REGRADE,

@@ -13,7 +13,7 @@ from exercises import services
 from exercises.grading import grader as real_grader
 from exercises.grading.types import GradingError, InfrastructureError, Stage, Status
 from exercises.models import Submission, SubmissionCheck
-from exercises.services import lifecycle
+from exercises.services import lifecycle, progress
 
 from .conftest import DEVELOPMENT, REFERENCE, make_result
 
@@ -70,8 +70,8 @@ def test_clean_files_requires_both_files_and_at_most_eight():
 
 def test_log_tail_keeps_the_end():
     text = "".join(f"line {i}\n" for i in range(20_000))
-    tail = lifecycle._log_tail(text)
-    assert len(tail) <= lifecycle.LOG_CAP_CHARS + 30
+    tail = progress.log_tail(text)
+    assert len(tail) <= progress.LOG_CAP_CHARS + 30
     assert tail.startswith("… (earlier output cut)\nline ") and tail.endswith("line 19999\n")
 
 
