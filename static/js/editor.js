@@ -187,7 +187,11 @@
     var form = document.getElementById("submission-form");
     if (!form) return;
     restoreDraft(form);
-    form.addEventListener("submit", function () { saveDraft(form); });
+    form.addEventListener("submit", function () {
+      saveDraft(form);
+      clearTimeout(timer);  // the submission gets the static checks anyway
+      if (controller) controller.abort();
+    });
     form.querySelectorAll("textarea.code-editor").forEach(setUp);
     form.classList.add("has-live-editor");
     var panel = document.getElementById("live-checks");

@@ -225,3 +225,29 @@ def test_the_learner_loop(learner_page, artifacts):
     page.wait_for_selector("#live-checks .live-summary:has-text('7/7')")
     shot(page, artifacts, f"loop-exercise-{device}-dark", "#field-dockerfile")
     assert page.problems == []
+
+
+def test_without_javascript_the_form_and_the_result_page_still_work(
+    browser, live_server, lecture, graded_in_process, django_user_model
+):
+    from tests.exercises.conftest import DEVELOPMENT as STARTER
+
+    exercise_load(slug="docker-production")
+    django_user_model.objects.create_user("nojs", password="a-Long-pass-42")
+    context = browser.new_context(java_script_enabled=False, viewport={"width": 390, "height": 844})
+    page = context.new_page()
+    page.goto(f"{live_server.url}/accounts/login/?next={EXERCISE}")
+    page.fill("#id_username", "nojs")
+    page.fill("#id_password", "a-Long-pass-42")
+    page.click("main form button[type=submit]")
+    page.wait_for_url(f"**{EXERCISE}")
+    assert page.input_value("#id_dockerfile") == STARTER["Dockerfile"]  # plain, pre-filled
+    assert page.locator("#live-checks").is_hidden()
+    page.fill("#id_dockerfile", REFERENCE["Dockerfile"])
+    page.fill("#id_compose", REFERENCE["docker-compose.yml"])
+    page.click("#submission-form button[type=submit]")
+    page.wait_for_selector("#grading-status.done")
+    assert "7/7" in page.inner_text("#grading-status")
+    assert page.locator('meta[http-equiv="refresh"]').count() == 0  # final: no more refreshes
+    no_sideways_scroll(page)
+    context.close()
