@@ -224,6 +224,21 @@ def test_the_learner_loop(learner_page, artifacts):
     page.go_back()
     page.wait_for_selector("#live-checks .live-summary:has-text('7/7')")
     shot(page, artifacts, f"loop-exercise-{device}-dark", "#field-dockerfile")
+    page.emulate_media(color_scheme="light")
+
+    # The development files: every problem of every failing check at once, findings on lines.
+    set_editor(page, "#id_dockerfile", DEVELOPMENT["Dockerfile"])
+    set_editor(page, "#id_compose", DEVELOPMENT["docker-compose.yml"])
+    submit_and_wait(page)
+    assert "0/7" in page.inner_text("#grading-status") and page.title().startswith("Failed 0/7")
+    assert page.locator("#report .result.fail").count() == 7
+    assert page.locator("#report details.evidence[open]").count() >= 1
+    assert page.locator("#report .problems li").count() >= 7
+    assert page.locator("#report .hint code").count() >= 1  # Markdown, not raw backticks
+    assert page.locator("#your-files tr.line-warning, #your-files tr.line-error").count() >= 5
+    no_sideways_scroll(page)
+    shot(page, artifacts, f"loop-result-failed-{device}", "#report")
+    shot(page, artifacts, f"loop-result-files-{device}", "#your-files")
     assert page.problems == []
 
 
