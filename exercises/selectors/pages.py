@@ -83,6 +83,7 @@ def submissions_for_learner(*, user, exercise: Exercise) -> list[Submission]:
             "created_at",
             "finished_at",
             "is_infrastructure_error",
+            "settled_statically",
             "grading_delayed",
             "exercise_id",
         )  # fmt: skip

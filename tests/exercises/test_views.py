@@ -405,8 +405,12 @@ def test_the_page_shows_attempts_left_and_static_errors_leave_them_alone(
     grader.static = make_result(status=Status.ERROR, mode="static", error="not valid YAML")
     submit()
     grader.static = make_result(status=Status.REJECTED, mode="static")
-    submit()
-    assert "2 of 2</strong> attempts left" in client.get(URL).content.decode()
+    rejected = submit()
+    page = client.get(URL).content.decode()
+    assert "2 of 2</strong> attempts left" in page
+    assert page[page.index('id="attempts"') :].count(">Not counted</a>") == 2
+    result = client.get(rejected.get_absolute_url()).content.decode()
+    assert "Submission (not counted)" in result and "does not count as an attempt" in result
     grader.static = make_result(7, mode="static")
     submit()
     page = client.get(URL).content.decode()
