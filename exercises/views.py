@@ -142,7 +142,8 @@ def submission_detail(request, public_id):
     submission = selectors.submission_get_for_learner(public_id=public_id, user=request.user)
     if submission is None:
         raise Http404("No such submission")
-    return render_submission(request, submission)
+    quota = None if request.htmx else services.submission_quota(learner=request.user)
+    return render_submission(request, submission, extra={"quota": quota})
 
 
 @login_required
