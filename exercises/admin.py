@@ -11,7 +11,7 @@ from django.utils.html import format_html, format_html_join
 from course.admin import MarkdownPreviewAdmin
 
 from . import services
-from .models import ChecklistItem, Exercise, Submission, SubmissionCheck
+from .models import ChecklistItem, Exercise, Submission, SubmissionCheck, SubmissionGrading
 
 
 class ChecklistItemInline(admin.StackedInline):
@@ -36,6 +36,24 @@ class ExerciseAdmin(MarkdownPreviewAdmin):
     inlines = [ChecklistItemInline]
 
 
+class SubmissionGradingInline(admin.TabularInline):
+    """The gradings regrades replaced (the current one is the submission itself)."""
+
+    model = SubmissionGrading
+    fk_name = "submission"
+    fields = (
+        "number", "requested_by", "requested_at", "finished_at", "status",
+        "is_infrastructure_error", "checks_passed", "score", "superseded_by", "superseded_at",
+    )  # fmt: skip
+    readonly_fields = fields
+    extra = 0
+    can_delete = False
+    verbose_name_plural = "Earlier gradings (kept by regrades)"
+
+    def has_add_permission(self, request, obj=None) -> bool:
+        return False
+
+
 class SubmissionCheckInline(admin.TabularInline):
     model = SubmissionCheck
     fields = ("check_id", "passed")
@@ -50,7 +68,7 @@ class SubmissionCheckInline(admin.TabularInline):
 @admin.action(description="Regrade the selected submissions")
 def regrade(modeladmin, request, queryset):
     chosen = list(queryset)
-    count = services.submissions_regrade(submissions=chosen)
+    count = services.submissions_regrade(submissions=chosen, by=request.user)
     modeladmin.message_user(
         request, f"{count} submission(s) queued for regrading.", messages.SUCCESS
     )
@@ -95,7 +113,7 @@ class SubmissionAdmin(admin.ModelAdmin):
     date_hierarchy = "created_at"
     list_select_related = ("learner", "exercise")
     actions = [regrade]
-    inlines = [SubmissionCheckInline]
+    inlines = [SubmissionCheckInline, SubmissionGradingInline]
     fieldsets = (
         (
             None,
@@ -126,6 +144,8 @@ class SubmissionAdmin(admin.ModelAdmin):
                     "task_id",
                     "grading_attempts",
                     "regrade_count",
+                    "regraded_by",
+                    "settled_statically",
                     "grading_delayed",
                     "is_infrastructure_error",
                     "internal_error",
@@ -138,7 +158,8 @@ class SubmissionAdmin(admin.ModelAdmin):
     readonly_fields = (
         "public_id", "learner_link", "exercise", "attempt", "mode", "status", "stage_message", "score",
         "checks_passed", "page_link", "created_at", "enqueued_at", "started_at", "finished_at", "deadline_at",
-        "task_id", "grading_attempts", "regrade_count", "grading_delayed", "is_infrastructure_error",
+        "task_id", "grading_attempts", "regrade_count", "regraded_by", "settled_statically",
+        "grading_delayed", "is_infrastructure_error",
         "internal_error", "result_pretty", "static_result_pretty", "files_pretty", "log_pretty",
     )  # fmt: skip
 

@@ -44,28 +44,28 @@ class MultipleFileField(forms.FileField):
         return [single(data, initial)] if data else []
 
 
-def _editor(label: str, language: str, *, required_note: bool) -> forms.CharField:
+def _editor(label: str, language: str, *, name: str, required_note: bool) -> forms.CharField:
     return forms.CharField(
         label=label,
         required=False,
         strip=False,
         widget=forms.Textarea(
-            attrs={**TEXTAREA, "data-language": language, "aria-describedby": f"{language}-help"}
+            attrs={**TEXTAREA, "data-language": language, "aria-describedby": f"{name}-help"}
         ),
         help_text="Required." if required_note else "Optional.",
     )
 
 
 class SubmissionForm(forms.Form):
-    dockerfile = _editor("Dockerfile", "dockerfile", required_note=True)
+    dockerfile = _editor("Dockerfile", "dockerfile", name="dockerfile", required_note=True)
     dockerfile_upload = forms.FileField(
         label="…or upload your Dockerfile", required=False, allow_empty_file=True
     )
-    compose = _editor("docker-compose.yml", "yaml", required_note=True)
+    compose = _editor("docker-compose.yml", "yaml", name="compose", required_note=True)
     compose_upload = forms.FileField(
         label="…or upload your compose file", required=False, allow_empty_file=True
     )
-    dockerignore = _editor(".dockerignore", "text", required_note=False)
+    dockerignore = _editor(".dockerignore", "text", name="dockerignore", required_note=False)
     dockerignore_upload = forms.FileField(
         label="…or upload your .dockerignore", required=False, allow_empty_file=True
     )
@@ -88,6 +88,7 @@ class SubmissionForm(forms.Form):
             })  # fmt: skip
         self.submission_files: dict[str, str] = {}
         self.kept: dict[str, str] = {}  # extra files carried over to the next try
+        self.prefilled_from = None  # the submission whose files the editors start with
 
     def _keep_text(self, field: str, raw: bytes) -> None:
         """Put an uploaded file's text back into its editor, so a re-rendered form keeps it."""

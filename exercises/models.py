@@ -71,8 +71,9 @@ class SubmissionQuerySet(models.QuerySet):
         return self.filter(status__in=Submission.ACTIVE)
 
     def counted(self) -> SubmissionQuerySet:
-        """Everything that counts against the learner (all but Drydock's own faults)."""
-        return self.filter(is_infrastructure_error=False)
+        """Everything that counts against the learner's submission limit: all but Drydock's own
+        faults and the submissions the static analysis settled (a YAML error, a rejection)."""
+        return self.filter(is_infrastructure_error=False, settled_statically=False)
 
 
 class Submission(models.Model):
@@ -80,7 +81,9 @@ class Submission(models.Model):
 
     queued → checking → building → running → probing → passed/failed/rejected/error.
     `attempt` is given when a learner-attributable result is stored; a fault of Drydock's own
-    (`is_infrastructure_error`) never gets one.
+    (`is_infrastructure_error`) never gets one, nor does a submission the static analysis
+    settled in a fraction of a second with nothing built (`settled_statically`: an error in the
+    files or a sandbox-policy rejection), so fixing a typo costs the learner nothing.
     """
 
     class Status(models.TextChoices):
@@ -110,6 +113,10 @@ class Submission(models.Model):
     )
     stage_message = models.CharField(max_length=500, blank=True)
     is_infrastructure_error = models.BooleanField(default=False)
+    settled_statically = models.BooleanField(
+        default=False,
+        help_text="Ended by the static analysis (an error or a rejection): not an attempt.",
+    )
     grading_delayed = models.BooleanField(
         default=False, help_text="The broker or the engine was unreachable; grading will resume."
     )
@@ -135,6 +142,14 @@ class Submission(models.Model):
     task_id = models.CharField(max_length=50, blank=True)
     grading_attempts = models.PositiveSmallIntegerField(default=0)
     regrade_count = models.PositiveSmallIntegerField(default=0)
+    regraded_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL,
+        on_delete=models.SET_NULL,
+        null=True,
+        blank=True,
+        related_name="+",
+        help_text="The instructor who asked for the current grading (empty: the learner's own).",
+    )
 
     objects = SubmissionQuerySet.as_manager()
 
@@ -181,3 +196,50 @@ class SubmissionCheck(models.Model):
 
     def __str__(self) -> str:
         return f"{self.check_id}: {'passed' if self.passed else 'failed'}"
+
+
+class SubmissionGrading(models.Model):
+    """A superseded grading of a submission, kept when an instructor regrades it.
+
+    The submission row always holds the current grading; each regrade first copies the one it
+    replaces here, so the history (who asked, when, what came out) is never lost.
+    """
+
+    submission = models.ForeignKey(Submission, on_delete=models.CASCADE, related_name="gradings")
+    number = models.PositiveSmallIntegerField(help_text="1 = the grading at submission time")
+    requested_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL,
+        on_delete=models.SET_NULL,
+        null=True,
+        blank=True,
+        related_name="+",
+        help_text="The instructor who asked for this grading (empty: the learner's submission).",
+    )
+    requested_at = models.DateTimeField()
+    finished_at = models.DateTimeField(null=True, blank=True)
+    status = models.CharField(max_length=10, choices=Submission.Status.choices)
+    is_infrastructure_error = models.BooleanField(default=False)
+    score = models.PositiveSmallIntegerField(null=True, blank=True)
+    checks_passed = models.PositiveSmallIntegerField(null=True, blank=True)
+    result = models.JSONField(null=True, blank=True)
+    stage_message = models.CharField(max_length=500, blank=True)
+    superseded_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL,
+        on_delete=models.SET_NULL,
+        null=True,
+        blank=True,
+        related_name="+",
+        help_text="The instructor whose regrade replaced this grading.",
+    )
+    superseded_at = models.DateTimeField(default=timezone.now)
+
+    class Meta:
+        ordering = ["submission", "number"]
+        constraints = [
+            models.UniqueConstraint(
+                fields=["submission", "number"], name="unique_grading_number_per_submission"
+            )
+        ]
+
+    def __str__(self) -> str:
+        return f"grading {self.number} of {self.submission_id}: {self.status}"

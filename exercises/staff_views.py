@@ -86,6 +86,7 @@ def dashboard(request):
             "form": form,
             "page": page,
             "pass_rates": selectors.check_pass_rates(submissions=submissions),
+            "outcomes": selectors.submission_outcomes(submissions=submissions),
             "total": page.paginator.count,
             "query": query.urlencode(),
         },
@@ -103,7 +104,7 @@ def regrade(request):
         messages.warning(request, NOTHING_SELECTED)
         return redirect(back or "exercises:staff-dashboard")
     chosen = list(Submission.objects.filter(public_id__in=[i for i in public_ids if _is_uuid(i)]))
-    regraded = services.submissions_regrade(submissions=chosen)
+    regraded = services.submissions_regrade(submissions=chosen, by=request.user)
     messages.success(request, REGRADED.format(count=regraded))
     if regraded < len(chosen):
         messages.warning(request, REGRADE_SKIPPED.format(count=len(chosen) - regraded))
@@ -143,8 +144,15 @@ def export_csv(request):
 @staff_required
 def submission_detail(request, public_id):
     submission = (
-        Submission.objects.select_related("exercise", "learner").filter(public_id=public_id).first()
+        Submission.objects.select_related("exercise", "learner", "regraded_by")
+        .filter(public_id=public_id)
+        .first()
     )
     if submission is None:
         raise Http404("No such submission")
-    return render_submission(request, submission, staff_view=True)
+    return render_submission(
+        request,
+        submission,
+        staff_view=True,
+        extra={"gradings": selectors.submission_gradings(submission=submission)},
+    )

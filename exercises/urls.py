@@ -20,4 +20,5 @@ urlpatterns = [
     path("<slug:slug>/", views.exercise_detail, name="detail"),
     path("<slug:slug>/starter.zip", views.starter_download, name="starter"),
     path("<slug:slug>/compare/", views.submission_compare, name="compare"),
+    path("<slug:slug>/check/", views.live_check, name="live-check"),
 ]

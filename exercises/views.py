@@ -8,14 +8,16 @@ from __future__ import annotations
 
 from django.contrib.auth.decorators import login_required
 from django.contrib.auth.views import redirect_to_login
-from django.http import Http404, HttpResponse
+from django.http import Http404, HttpResponse, JsonResponse
 from django.shortcuts import redirect, render
 from django.views.decorators.http import require_GET, require_POST
 from django_htmx.http import HttpResponseStopPolling
 
 from . import selectors, services
-from .forms import EDITORS, SubmissionForm
+from .forms import EDITORS, FIELD_OF, SubmissionForm
 from .models import Submission
+from .selectors import findings as findings_sel
+from .services import live
 
 MAX_REQUEST_BYTES = 4 * 1024 * 1024  # 8 files of 256 KiB, pasted text and the multipart overhead
 REQUEST_TOO_LARGE = "Your submission is larger than 4 MiB in all: each file may be at most 256 KiB."
@@ -34,7 +36,7 @@ def exercise_detail(request, slug: str):
     exercise = selectors.exercise_get(slug=slug)
     if exercise is None:
         return render(request, "exercises/coming_soon.html", {"slug": slug})
-    form, status, request_error = SubmissionForm(), 200, ""
+    form, status, request_error = _prefilled_form(request, exercise), 200, ""
     if request.method == "POST":
         if not request.user.is_authenticated:
             return redirect_to_login(request.get_full_path())
@@ -67,9 +69,26 @@ def exercise_detail(request, slug: str):
             "form": form,
             "request_error": request_error,
             "attempts": selectors.submissions_for_learner(user=request.user, exercise=exercise),
+            "quota": services.submission_quota(learner=request.user)
+            if request.user.is_authenticated
+            else None,
         },
         status=status,
     )
+
+
+def _prefilled_form(request, exercise) -> SubmissionForm:
+    """The form of a GET: the editors hold the learner's last attempt (or `?from=`'s, or the
+    starter's development files on a first visit); extra files come along as kept files."""
+    if request.method != "GET" or not request.user.is_authenticated:
+        return SubmissionForm()
+    files, source = selectors.editor_files_for_learner(
+        user=request.user, exercise=exercise, from_public_id=request.GET.get("from", "")
+    )
+    form = SubmissionForm(initial={field: files.get(name, "") for field, name in EDITORS.items()})
+    form.kept = {name: text for name, text in files.items() if name not in FIELD_OF}
+    form.prefilled_from = source
+    return form
 
 
 def starter_download(request, slug: str):
@@ -80,7 +99,9 @@ def starter_download(request, slug: str):
     return response
 
 
-def render_submission(request, submission: Submission, *, staff_view: bool = False):
+def render_submission(
+    request, submission: Submission, *, staff_view: bool = False, extra: dict | None = None
+):
     """The result page, or (htmx) its progress fragment; polling stops with HTTP 286 when done."""
     context = {
         "submission": submission,
@@ -93,6 +114,8 @@ def render_submission(request, submission: Submission, *, staff_view: bool = Fal
             exercise=submission.exercise, result=submission.result
         ),
         "staff_view": staff_view,
+        **_files_context(submission),
+        **(extra or {}),
     }
     if request.htmx:
         response = render(request, "exercises/_submission_status.html", {**context, "oob": True})
@@ -103,12 +126,24 @@ def render_submission(request, submission: Submission, *, staff_view: bool = Fal
     return render(request, "exercises/submission.html", context)
 
 
+def _files_context(submission: Submission) -> dict:
+    """The learner's files with line numbers and the findings of the latest result inline."""
+    result = submission.result or submission.static_result
+    findings = findings_sel.result_findings(result=result, files=submission.files)
+    return {
+        "annotated_files": findings_sel.annotated_files(files=submission.files, findings=findings),
+        "findings_count": len(findings),
+        "excerpt": findings_sel.error_excerpt(result=result, files=submission.files),
+    }
+
+
 @login_required
 def submission_detail(request, public_id):
     submission = selectors.submission_get_for_learner(public_id=public_id, user=request.user)
     if submission is None:
         raise Http404("No such submission")
-    return render_submission(request, submission)
+    quota = None if request.htmx else services.submission_quota(learner=request.user)
+    return render_submission(request, submission, extra={"quota": quota})
 
 
 @login_required
@@ -137,9 +172,29 @@ def submission_compare(request, slug: str):
             "exercise": exercise,
             "old": old,
             "new": new,
-            "diffs": selectors.submission_diff(old=old, new=new),
+            "diffs": selectors.submission_split_diff(old=old, new=new),
+            "changed_checks": selectors.checks_changed(old=old, new=new),
         },
     )
+
+
+@login_required
+@require_POST
+def live_check(request, slug: str):
+    """Feedback while typing (debounced by the page): the static checks of the editors' text."""
+    exercise = selectors.exercise_get(slug=slug)
+    if exercise is None:
+        raise Http404("No such exercise")
+    if int(request.META.get("CONTENT_LENGTH") or 0) > MAX_REQUEST_BYTES:
+        return JsonResponse({"error": REQUEST_TOO_LARGE}, status=413)
+    files = {
+        name: request.POST.get(field, "").replace("\r\n", "\n") for field, name in EDITORS.items()
+    }
+    try:
+        check = live.live_check(learner_id=request.user.pk, exercise_slug=slug, files=files)
+    except live.LiveCheckLimited as error:
+        return JsonResponse({"error": str(error), "status": "limited"}, status=429)
+    return JsonResponse(check.to_json())
 
 
 @login_required

@@ -10,6 +10,7 @@ from django.utils import timezone
 
 from exercises import selectors
 from exercises.models import Submission
+from exercises.selectors import health as grading_health
 
 from .conftest import DEVELOPMENT, REFERENCE, make_result
 
@@ -65,16 +66,19 @@ def test_health_is_quick_and_cached_when_everything_is_down(settings, monkeypatc
     health = selectors.grading_health()
     assert time.monotonic() - started < 3
     assert (health.broker, health.workers, health.engine, health.ok) == (False, 0, False, False)
-    monkeypatch.setattr(selectors, "_broker_up", lambda: pytest.fail("not cached"))
+    monkeypatch.setattr(grading_health, "_broker_up", lambda: pytest.fail("not cached"))
     assert selectors.grading_health() == health
 
 
-def test_pass_rates_cover_every_check(submit, grader):
+def test_pass_rates_cover_every_check_over_learners_best_attempts(
+    submit, grader, django_user_model
+):
     from exercises import services
 
-    for passed in (7, 3):
+    other = django_user_model.objects.create_user("other", password="x-Long-pass-42")
+    for passed, user in ((7, None), (3, other), (0, other)):
         grader.full = make_result(passed)
-        services.submission_grade(submission_id=submit().pk, task_id=f"t{passed}")
+        services.submission_grade(submission_id=submit(user=user).pk, task_id=f"t{passed}")
     rates = selectors.check_pass_rates(submissions=Submission.objects.all())
     assert [(r.passed, r.total) for r in rates] == [(2, 2)] * 3 + [(1, 2)] * 4
     assert rates[0].percent == 100 and rates[0].title == "Uses a minimal base image"
@@ -84,13 +88,13 @@ def test_health_can_read_the_engine_from_the_workers_reports_or_skip_it(settings
     health = pytest.importorskip("drydock.health")  # issue 7's module (workers' engine reports)
 
     settings.DRYDOCK_HEALTH_ENGINE = "off"
-    assert selectors._engine_up() is None
+    assert grading_health._engine_up() is None
     settings.DRYDOCK_HEALTH_ENGINE = "workers"
     monkeypatch.setattr(
         health,
         "engine_reports",
         lambda: {"w1@host": {"ok": True, "detail": "engine 20.10"}},
     )
-    assert selectors._engine_up() is True
+    assert grading_health._engine_up() is True
     monkeypatch.setattr(health, "engine_reports", lambda: {})
-    assert selectors._engine_up() is False
+    assert grading_health._engine_up() is False

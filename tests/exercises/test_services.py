@@ -13,6 +13,7 @@ from exercises import services
 from exercises.grading import grader as real_grader
 from exercises.grading.types import GradingError, InfrastructureError, Stage, Status
 from exercises.models import Submission, SubmissionCheck
+from exercises.services import lifecycle, progress
 
 from .conftest import DEVELOPMENT, REFERENCE, make_result
 
@@ -69,8 +70,8 @@ def test_clean_files_requires_both_files_and_at_most_eight():
 
 def test_log_tail_keeps_the_end():
     text = "".join(f"line {i}\n" for i in range(20_000))
-    tail = services._log_tail(text)
-    assert len(tail) <= services.LOG_CAP_CHARS + 30
+    tail = progress.log_tail(text)
+    assert len(tail) <= progress.LOG_CAP_CHARS + 30
     assert tail.startswith("… (earlier output cut)\nline ") and tail.endswith("line 19999\n")
 
 
@@ -86,19 +87,46 @@ def test_create_stores_the_static_result_and_enqueues_after_commit(submit, grade
     assert [call["static_only"] for call in grader.calls] == [True]
 
 
-def test_a_rejected_or_broken_submission_is_final_at_once_and_counts(submit, grader, enqueued):
+@override_settings(DRYDOCK_SUBMISSION_RATE="1/600")
+def test_a_rejection_or_an_error_in_the_files_is_final_at_once_and_not_an_attempt(
+    submit, grader, enqueued
+):
     grader.static = make_result(status=Status.REJECTED, mode="static")
     first = submit()
     grader.static = make_result(status=Status.ERROR, mode="static", error="bad YAML on line 3")
     second = submit()
     assert (first.status, first.attempt, second.status, second.attempt) == (
         S.REJECTED,
-        1,
+        None,
         S.ERROR,
-        2,
+        None,
     )
+    assert first.settled_statically and second.settled_statically
     assert second.stage_message == "bad YAML on line 3" and not second.is_infrastructure_error
     assert enqueued == []
+    quota = services.submission_quota(learner=first.learner)
+    assert (quota.used, quota.left, quota.next_free_at) == (0, 1, None)
+    grader.static = make_result(7, mode="static")
+    assert submit().attempt is None and enqueued  # the one real attempt of this window
+    grader.full = make_result(7)
+    services.submission_grade(submission_id=enqueued[0], task_id="t")
+    assert Submission.objects.get(pk=enqueued[0]).attempt == 1
+
+
+@override_settings(DRYDOCK_SUBMISSION_RATE="1/600")
+def test_settled_submissions_have_their_own_generous_cap(submit, grader):
+    from exercises.services.quota import STATIC_FACTOR
+
+    grader.static = make_result(status=Status.ERROR, mode="static", error="bad YAML")
+    for _ in range(STATIC_FACTOR):
+        submit()
+    with pytest.raises(services.SubmissionRateLimited) as caught:
+        submit()
+    assert str(caught.value).startswith(
+        f"You have reached the limit of {STATIC_FACTOR} submissions"
+    )
+    grader.static = make_result(7, mode="static")
+    assert submit().status == S.QUEUED  # the attempts are untouched
 
 
 def test_an_internal_error_of_the_static_grader_is_left_to_the_worker(submit, grader, enqueued):
@@ -393,7 +421,7 @@ def test_a_busy_database_does_not_lose_a_finished_grading(submit, monkeypatch):
     from django.db import OperationalError
 
     submission = submit()
-    real, calls = services._store_result, []
+    real, calls = lifecycle._store_result, []
 
     def flaky(*args, **kwargs):
         calls.append(1)
@@ -401,8 +429,8 @@ def test_a_busy_database_does_not_lose_a_finished_grading(submit, monkeypatch):
             raise OperationalError("database is locked")
         return real(*args, **kwargs)
 
-    monkeypatch.setattr(services, "_store_result", flaky)
-    monkeypatch.setattr(services.time, "sleep", lambda seconds: None)
+    monkeypatch.setattr(lifecycle, "_store_result", flaky)
+    monkeypatch.setattr(lifecycle.time, "sleep", lambda seconds: None)
     assert services.submission_grade(submission_id=submission.pk, task_id="t") == "passed"
     submission.refresh_from_db()
     assert submission.status == S.PASSED and len(calls) == 2

@@ -51,7 +51,7 @@ def test_dashboard_lists_filters_and_charts_pass_rates(client, staff, graded):
     assert page.count('name="submission"') == 3 and "+bob" in page and "ada" in page
     assert 'class="bar-fill" style="width: 100%"' in page  # the first three checks: both passed
     assert 'class="bar-fill" style="width: 50%"' in page  # the others: 1 of 2
-    assert "(1/2)" in page
+    assert "(1/2 learners)" in page
 
     page = client.get(DASHBOARD, {"status": "failed"}).content.decode()
     assert page.count('name="submission"') == 1 and str(failed.public_id) in page
@@ -153,3 +153,46 @@ def test_admin_regrade_action(client, staff, graded, enqueued, django_capture_on
         )
     assert "2 submission(s) queued for regrading." in response.content.decode()
     assert sorted(enqueued) == sorted([passed.pk, failed.pk])
+
+
+def test_pass_rates_count_learners_by_best_attempt_and_show_the_rest_apart(
+    client, staff, graded, submit, grader
+):
+    from exercises.grading.types import Status
+
+    passed, failed, queued = graded
+    ada = passed.learner
+    grader.full = make_result(0)
+    worse = submit(user=ada)  # a later, worse attempt: ada's best stays 7/7
+    services.submission_grade(submission_id=worse.pk, task_id="w")
+    grader.static = make_result(status=Status.REJECTED, mode="static")
+    submit(user=ada)
+    grader.static = make_result(status=Status.ERROR, mode="static", error="bad YAML")
+    submit(user=ada)
+    client.force_login(staff)
+    page = client.get(DASHBOARD).content.decode()
+    assert page.count('class="bar-fill" style="width: 100%"') == 3  # 2 learners, not 3 attempts
+    assert "(1/2 learners)" in page
+    assert "2 learners with a graded attempt among the 6 submissions shown" in page
+    assert "1 rejected</span>" in page and "1 with files that could not be graded" in page
+    assert 'id="select-all"' in page and "js/staff.js" in page
+
+
+def test_a_regrade_keeps_every_previous_grading_and_shows_what_changed(
+    client, staff, graded, grader, enqueued, django_capture_on_commit_callbacks
+):
+    passed, failed, queued = graded
+    client.force_login(staff)
+    grader.full = make_result(5)
+    for round_ in range(2):
+        with django_capture_on_commit_callbacks(execute=True):
+            client.post("/exercises/staff/regrade/", {"submission": [failed.public_id]})
+        services.submission_grade(submission_id=failed.pk, task_id=f"r{round_}")
+    failed.refresh_from_db()
+    assert [g.number for g in failed.gradings.all()] == [1, 2]
+    first, second = failed.gradings.all()
+    assert (first.checks_passed, first.requested_by, first.superseded_by) == (3, None, staff)
+    assert (second.checks_passed, second.requested_by) == (5, staff)
+    page = client.get(f"/exercises/staff/submissions/{failed.public_id}/").content.decode()
+    assert "Gradings of this submission" in page and "the learner" in page
+    assert "score" in page and "now passes" in page and "(current)" in page

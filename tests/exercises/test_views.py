@@ -213,12 +213,31 @@ def test_the_final_page_shows_evidence_hints_notes_bonus_and_lesson_links(
     client.force_login(learner)
     page = client.get(submission.get_absolute_url()).content.decode()
     assert "Attempt 1" in page and "5/7</strong> checks passed" in page
-    assert page.count('<details class="evidence">') == 7
-    assert page.count('class="hint"') == 2 and "hint for tagging-strategy" in page
+    # every problem of a failing check is visible at once: its evidence is open
+    assert page.count('<details class="evidence">') == 5
+    assert page.count('<details class="evidence" open>') == 2
+    assert page.count('class="hint"') == 2
     assert "sandbox: ports dropped" in page and 'class="sandbox-notes"' in page
     assert "★ Multi-stage build" in page
     assert page.count("Read the lesson section that teaches this") == 7
     assert "Build and run log" in page
+
+
+def test_hints_come_from_the_checklist_item_and_render_as_markdown(
+    client, learner, submit, grader, exercise
+):
+    exercise.checklist.filter(check_id="tagging-strategy").update(
+        hint="Tag the image with `${VERSION}`, never **latest**."
+    )
+    submission = submit()
+    grader.full = make_result(5)
+    services.submission_grade(submission_id=submission.pk, task_id="t")
+    client.force_login(learner)
+    page = client.get(submission.get_absolute_url()).content.decode()
+    assert "<code>${VERSION}</code>" in page and "<strong>latest</strong>" in page
+    assert (
+        "hint for tagging-strategy" not in page and "`" not in page.split('class="hint"')[1][:300]
+    )
 
 
 def test_a_drydock_fault_is_shown_as_such_not_as_a_failed_check(client, learner, submit, grader):
@@ -268,7 +287,9 @@ def test_history_lists_own_attempts_and_compares_two(
     client, learner, submit, grader, django_user_model
 ):
     first = submit(DEVELOPMENT)
+    grader.full = make_result(0)
     services.submission_grade(submission_id=first.pk, task_id="a")
+    grader.full = make_result(7)
     second = submit({**REFERENCE, "app.conf": "x=<script>alert(1)</script>\n"})
     services.submission_grade(submission_id=second.pk, task_id="b")
     other = django_user_model.objects.create_user("other", password="pw-other-123")
@@ -284,7 +305,11 @@ def test_history_lists_own_attempts_and_compares_two(
 
     compare = f"/exercises/docker-production/compare/?old={first.public_id}&new={second.public_id}"
     page = client.get(compare).content.decode()
-    assert "-FROM node:18" in page and "+FROM node:18-alpine AS builder" in page
+    assert re.search(r'<td class="ln">2</td><td class="del">.*?FROM node:18</td>', page)
+    assert re.search(
+        r'<td class="ln">2</td><td class="add">.*?FROM node:18-alpine AS builder</td>', page
+    )
+    assert "Checks that changed" in page and page.count('<li class="better">') == 7
     assert "&lt;script&gt;alert(1)&lt;/script&gt;" in page and "<script>alert(1)" not in page
     assert 'class="badge diff-added"' in page
     assert (
@@ -315,7 +340,7 @@ def test_the_preview_is_highlighted_and_escaped(client, learner):
 
 
 def test_the_banner_appears_only_when_grading_is_unavailable(client, monkeypatch):
-    from exercises import selectors
+    from exercises.selectors import health as selectors
 
     monkeypatch.setattr(selectors, "_broker_up", lambda: True)
     monkeypatch.setattr(selectors, "_workers", lambda: 1)
@@ -325,3 +350,148 @@ def test_the_banner_appears_only_when_grading_is_unavailable(client, monkeypatch
     monkeypatch.setattr(selectors, "_workers", lambda: 0)
     page = client.get("/exercises/health/").content.decode()
     assert "Grading is delayed" in page and "No grading worker is running." in page
+
+
+# The learner's loop: pre-filled editors, attempts left ----------------------------------------
+
+
+def _editor_text(page: str, field: str) -> str:
+    import html
+
+    match = re.search(rf'<textarea name="{field}"[^>]*>\n?(.*?)</textarea>', page, re.S)
+    return html.unescape(match.group(1)) if match else ""
+
+
+def test_a_first_visit_starts_from_the_starter_and_the_next_from_the_last_attempt(
+    client, learner, exercise, submit
+):
+    client.force_login(learner)
+    page = client.get(URL).content.decode()
+    assert _editor_text(page, "dockerfile") == DEVELOPMENT["Dockerfile"]
+    assert "starter project&#x27;s development files" in page or "development files" in page
+    first = submit({**REFERENCE, "config.json": "{}"})
+    page = client.get(URL).content.decode()
+    assert _editor_text(page, "dockerfile") == REFERENCE["Dockerfile"]
+    assert _editor_text(page, "compose") == REFERENCE["docker-compose.yml"]
+    assert 'name="kept_name" value="config.json"' in page
+    second = submit(DEVELOPMENT)
+    assert _editor_text(client.get(URL).content.decode(), "dockerfile") == DEVELOPMENT["Dockerfile"]
+    page = client.get(f"{URL}?from={first.public_id}").content.decode()
+    assert _editor_text(page, "dockerfile") == REFERENCE["Dockerfile"]
+    result = client.get(second.get_absolute_url()).content.decode()
+    assert f'href="{URL}?from={second.public_id}#submit"' in result
+
+
+def test_someone_elses_attempt_is_never_prefilled(
+    client, learner, exercise, submit, django_user_model
+):
+    other = django_user_model.objects.create_user("other", password="x-Long-pass-42")
+    theirs = submit({**REFERENCE, "Dockerfile": "FROM secret\n"}, user=other)
+    client.force_login(learner)
+    page = client.get(f"{URL}?from={theirs.public_id}").content.decode()
+    assert (
+        "FROM secret" not in page and _editor_text(page, "dockerfile") == DEVELOPMENT["Dockerfile"]
+    )
+
+
+@override_settings(DRYDOCK_SUBMISSION_RATE="2/600")
+def test_the_page_shows_attempts_left_and_static_errors_leave_them_alone(
+    client, learner, exercise, submit, grader
+):
+    from exercises.grading.types import Status
+
+    client.force_login(learner)
+    assert "2 of 2</strong> attempts left" in client.get(URL).content.decode()
+    grader.static = make_result(status=Status.ERROR, mode="static", error="not valid YAML")
+    submit()
+    grader.static = make_result(status=Status.REJECTED, mode="static")
+    rejected = submit()
+    page = client.get(URL).content.decode()
+    assert "2 of 2</strong> attempts left" in page
+    assert page[page.index('id="attempts"') :].count(">Not counted</a>") == 2
+    result = client.get(rejected.get_absolute_url()).content.decode()
+    assert "Submission (not counted)" in result and "does not count as an attempt" in result
+    grader.static = make_result(7, mode="static")
+    submit()
+    page = client.get(URL).content.decode()
+    assert "1 of 2</strong> attempts left" in page and "one more frees up at" in page
+
+
+# Feedback while typing, and the result page's findings ------------------------------------------
+
+YAML_ERROR_LINE = 34  # "    image: postgres:14-alpine" in the reference compose file
+
+
+def _with_yaml_error(compose: str) -> str:
+    lines = compose.splitlines()
+    assert lines[YAML_ERROR_LINE - 1].strip() == "image: postgres:14-alpine"
+    lines[YAML_ERROR_LINE - 1] += ": oops"
+    return "\n".join(lines) + "\n"
+
+
+def test_live_checks_put_a_yaml_error_on_its_line_and_store_nothing(client, learner, exercise):
+    client.force_login(learner)
+    url = f"{URL}check/"
+    broken = _with_yaml_error(REFERENCE["docker-compose.yml"])
+    data = client.post(url, {"dockerfile": REFERENCE["Dockerfile"], "compose": broken}).json()
+    assert data["status"] == "error" and data["checks"] == []
+    assert [(f["file"], f["line"]) for f in data["findings"]] == [
+        ("docker-compose.yml", YAML_ERROR_LINE)
+    ]
+    fixed = client.post(
+        url, {"dockerfile": REFERENCE["Dockerfile"], "compose": REFERENCE["docker-compose.yml"]}
+    ).json()
+    assert fixed["status"] == "passed" and fixed["passed"] == 7
+    assert all(f["severity"] != "error" for f in fixed["findings"])
+    assert not Submission.objects.exists()
+
+
+def test_live_checks_need_a_learner_and_are_limited(client, learner, exercise, monkeypatch):
+    from exercises.services import live
+
+    assert client.post(f"{URL}check/", {"dockerfile": "FROM x"}).status_code == 302
+    client.force_login(learner)
+    monkeypatch.setattr(live, "LIVE_CHECK_LIMIT", 1)
+    assert client.post(f"{URL}check/", {"dockerfile": "FROM x"}).status_code == 200
+    limited = client.post(f"{URL}check/", {"dockerfile": "FROM x"})
+    assert limited.status_code == 429 and limited.json()["error"] == live.LIVE_CHECK_PAUSED
+
+
+def test_a_yaml_error_shows_an_excerpt_with_a_caret_and_no_wall_of_unchecked_rows(
+    client, learner, exercise, enqueued, django_capture_on_commit_callbacks
+):
+    files = {**REFERENCE, "docker-compose.yml": _with_yaml_error(REFERENCE["docker-compose.yml"])}
+    with django_capture_on_commit_callbacks(execute=True):
+        submission = services.submission_create(learner=learner, exercise=exercise, files=files)
+    client.force_login(learner)
+    page = client.get(submission.get_absolute_url()).content.decode()
+    assert "not valid YAML" in page and 'class="caret"' in page
+    assert f"  {YAML_ERROR_LINE} |     image: postgres:14-alpine: oops" in page
+    assert "Not checked:" not in page and "Graded in" not in page
+    assert f'id="docker-composeyml-L{YAML_ERROR_LINE}"' in page  # the file, line-numbered
+    assert f'class="line-error" id="docker-composeyml-L{YAML_ERROR_LINE}"' in page
+    assert "<title>Error · Submission" in page
+
+
+def test_a_pending_result_page_refreshes_itself_without_javascript(client, learner, submit):
+    submission = submit()
+    client.force_login(learner)
+    page = client.get(submission.get_absolute_url()).content.decode()
+    assert '<noscript><meta http-equiv="refresh" content="3"></noscript>' in page
+    assert (
+        'id="grading-announcer"' in page
+        and 'role="status"' not in page.split('id="grading-status"')[1]
+    )
+    services.submission_grade(submission_id=submission.pk, task_id="t")
+    page = client.get(submission.get_absolute_url()).content.decode()
+    assert 'http-equiv="refresh"' not in page and "<title>Passed 7/7 · Attempt 1" in page
+
+
+def test_every_aria_describedby_points_at_an_element_of_the_page(client, learner, exercise):
+    client.force_login(learner)
+    page = client.get(URL).content.decode()
+    described = re.findall(r'aria-describedby="([^"]+)"', page)
+    assert described
+    for ids in described:
+        for target in ids.split():
+            assert f'id="{target}"' in page, target

@@ -1,0 +1,86 @@
+"""Grading health, for the exercise page's banner: is a worker and an engine reachable?"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import redis
+from django.conf import settings
+from django.core.cache import cache
+
+from ..grading import sandbox
+from ..grading.types import InfrastructureError
+
+
+@dataclass(frozen=True)
+class GradingHealth:
+    broker: bool
+    workers: int
+    engine: bool | None  # None: not checked from the web process
+
+    @property
+    def ok(self) -> bool:
+        return self.broker and self.workers > 0 and self.engine is not False
+
+
+HEALTH_CACHE_KEY = "exercises:grading-health"
+
+
+def _broker_up() -> bool:
+    url = settings.CELERY_BROKER_URL
+    if not url.startswith(("redis://", "rediss://", "unix://")):
+        return True  # another transport: let control.ping answer
+    try:
+        client = redis.Redis.from_url(url, socket_connect_timeout=0.5, socket_timeout=0.5)
+        try:
+            return bool(client.ping())
+        finally:
+            client.close()
+    except redis.exceptions.RedisError:
+        return False
+
+
+def _workers() -> int:
+    from drydock.celery import app
+
+    try:
+        return len(app.control.ping(timeout=0.5) or [])
+    except Exception:  # the broker went away between the two checks
+        return 0
+
+
+def _engine_up() -> bool | None:
+    """Is an engine reachable for grading? None when not checked.
+
+    DRYDOCK_HEALTH_ENGINE: "workers" reads the engine reports the grading workers publish in
+    Redis (drydock.health; the web process of a deployment has no engine), "direct" pings
+    DOCKER_HOST from this process (the single-machine set-up), "off" skips the check.
+    """
+    mode = settings.DRYDOCK_HEALTH_ENGINE
+    if mode == "workers":
+        from drydock.health import check_engine_via_workers
+
+        return check_engine_via_workers().ok
+    if mode != "direct":
+        return None
+    try:
+        sandbox.engine_status(timeout=2)
+    except InfrastructureError:
+        return False
+    return True
+
+
+def grading_health(*, refresh: bool = False) -> GradingHealth:
+    """Are a worker and the engine reachable? Cached for DRYDOCK_HEALTH_CACHE_S seconds.
+
+    Cheap and bounded: a half-second Redis ping, then Celery's `control.ping` (0.5 s), then a
+    Docker ping. The page loads the banner with htmx, so it never waits for this.
+    """
+    health = None if refresh else cache.get(HEALTH_CACHE_KEY)
+    if health is None:
+        broker = _broker_up()
+        health = GradingHealth(
+            broker=broker, workers=_workers() if broker else 0, engine=_engine_up()
+        )
+        cache.set(HEALTH_CACHE_KEY, health, settings.DRYDOCK_HEALTH_CACHE_S)
+    return health

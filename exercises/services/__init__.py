@@ -1,0 +1,76 @@
+"""Write-side operations, one concern per module; every public name is importable from here.
+
+- `exercises`: loading an exercise from its assets, the starter project;
+- `intake`: validating a learner's files, the limit, the static grading, enqueueing;
+- `quota`: the submission limit and what is left of it;
+- `lifecycle`: the grading lifecycle, the only writer of `Submission.status` (worker, regrades),
+  with `progress` (the running stages while a worker grades) and `history` (kept gradings);
+- `live`: the static checks while the learner types (nothing stored);
+- `maintenance`: the janitor.
+"""
+
+from __future__ import annotations
+
+from ..grading import grader, sandbox
+from .exercises import (
+    DEFAULT_TITLE,
+    exercise_assets_dir,
+    exercise_load,
+    starter_editor_files,
+    starter_zip,
+)
+from .intake import (
+    ALL_FILES,
+    COMPOSE_FILE,
+    DOCKERFILE,
+    DOCKERIGNORE,
+    FILE_BAD_NAME,
+    FILE_BINARY,
+    FILE_DUPLICATE,
+    FILE_NAME,
+    FILE_NOT_UTF8,
+    FILE_REQUIRED,
+    FILE_RESERVED_NAME,
+    FILE_TOO_LARGE,
+    MAX_FILE_BYTES,
+    MAX_FILES,
+    TOO_MANY_FILES,
+    SubmissionError,
+    SubmissionRateLimited,
+    static_grade,
+    submission_create,
+    submission_enqueue,
+    submission_files_clean,
+    submission_rate_check,
+)
+from .lifecycle import (
+    DEADLINE_GRACE_S,
+    GRADING_DELAYED,
+    GRADING_RETRYING,
+    INFRA_ERROR,
+    INFRA_EXPIRED,
+    INFRA_STUCK,
+    INFRA_TIMEOUT,
+    STAGE_QUEUED,
+    STAGE_REGRADE,
+    TRANSIENT_ERRORS,
+    submission_grade,
+    submission_regrade,
+    submissions_regrade,
+)
+from .maintenance import submissions_janitor
+from .progress import LOG_CAP_CHARS
+from .quota import RATE_LIMITED, SubmissionQuota, submission_quota
+
+__all__ = [
+    "ALL_FILES", "COMPOSE_FILE", "DEADLINE_GRACE_S", "DEFAULT_TITLE", "DOCKERFILE", "DOCKERIGNORE",
+    "FILE_BAD_NAME", "FILE_BINARY", "FILE_DUPLICATE", "FILE_NAME", "FILE_NOT_UTF8",
+    "FILE_REQUIRED", "FILE_RESERVED_NAME", "FILE_TOO_LARGE", "GRADING_DELAYED", "GRADING_RETRYING",
+    "INFRA_ERROR", "INFRA_EXPIRED", "INFRA_STUCK", "INFRA_TIMEOUT", "LOG_CAP_CHARS",
+    "MAX_FILE_BYTES", "MAX_FILES", "RATE_LIMITED", "STAGE_QUEUED", "STAGE_REGRADE",
+    "TOO_MANY_FILES", "TRANSIENT_ERRORS", "SubmissionError", "SubmissionQuota",
+    "SubmissionRateLimited", "exercise_assets_dir", "exercise_load", "grader", "sandbox",
+    "starter_editor_files", "starter_zip", "static_grade", "submission_create",
+    "submission_enqueue", "submission_files_clean", "submission_grade", "submission_quota",
+    "submission_rate_check", "submission_regrade", "submissions_janitor", "submissions_regrade",
+]  # fmt: skip
