@@ -24,6 +24,7 @@ from yaml.events import CollectionEndEvent, CollectionStartEvent
 from yaml.nodes import MappingNode, Node, SequenceNode
 
 from .proc import ToolRun
+from .references import ReferenceInvalid, reference_parse
 from .types import GradingError, InfrastructureError
 
 MAX_YAML_NODES = 100_000  # nodes after alias expansion; real compose files have a few hundred
@@ -261,6 +262,17 @@ def _scalar(value: Any) -> str:
     return str(value)
 
 
+def truthy(value: Any) -> bool:
+    """A compose boolean in any of the spellings Compose accepts."""
+    if isinstance(value, str):
+        return value.strip().lower() in ("true", "yes", "on", "1", "y")
+    return value is True or (isinstance(value, int) and value != 0)
+
+
+def mapping(value: Any) -> dict[Any, Any]:
+    return value if isinstance(value, dict) else {}
+
+
 def as_list(value: Any) -> list[Any]:
     if value is None:
         return []
@@ -285,6 +297,18 @@ class ImageRef:
 
 
 def image_ref(text: str) -> ImageRef:
+    """A reference as the checklist reads it: Docker's own parse (`references`) when the text
+    is a valid reference, else a best-effort split (the policy refuses invalid ones)."""
+    try:
+        ref = reference_parse(text.strip())
+    except ReferenceInvalid:
+        return _image_ref_lenient(text)
+    if ref.on_hub:
+        return ImageRef("", ref.path.removeprefix("library/"), ref.tag, ref.digest)
+    return ImageRef(ref.domain, ref.path, ref.tag, ref.digest)
+
+
+def _image_ref_lenient(text: str) -> ImageRef:
     rest, _, digest = text.strip().partition("@")
     slash = rest.rfind("/")
     colon = rest.rfind(":")
