@@ -17,7 +17,8 @@ import shlex
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
 
-from .compose import ImageRef, image_ref, interpolate
+from .compose import interpolate
+from .compose_views import ImageRef, image_ref
 from .dockerfile_syntax import (
     Instruction,
     dockerfile_lex,

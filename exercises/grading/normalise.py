@@ -15,7 +15,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from .compose import mapping
+from .compose_views import mapping
 from .types import SandboxLimits
 
 # Which check a `sandbox:` note is shown under.

@@ -18,7 +18,7 @@ from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import Any
 
-from .compose import as_list, mapping, truthy
+from .compose_views import as_list, mapping, truthy
 from .normalise import (  # noqa: F401 (re-exported: the grader's imports)
     NOTE_CONFIG,
     NOTE_HOST,

@@ -21,7 +21,7 @@ from collections.abc import Collection, Iterator, Mapping
 from pathlib import Path
 from typing import Any
 
-from .compose import find_app_service, find_db_service, mapping
+from .compose_views import find_app_service, find_db_service, mapping
 from .dockerfile import Dockerfile, dockerfile_parse, external_sources
 from .references import base_image_problem, own_image_problem, reference_allowed
 from .types import GradingError, PolicyViolation

@@ -16,7 +16,8 @@ from dataclasses import dataclass, field
 from typing import Any
 from urllib.parse import quote
 
-from .compose import as_list, env_dict, find_db_service, interpolate_tree, mapping, variables_used
+from .compose import interpolate_tree, variables_used
+from .compose_views import as_list, env_dict, find_db_service, mapping
 
 DEFAULT_VARIABLES = {
     "REGISTRY_URL": "registry.drydock.test",
