@@ -85,7 +85,7 @@ def dockerfile_violations(
     named = [(f"{name} line {s.line}: {s.what}", s.ref) for s in images]
     if "syntax" in dockerfile.directives:
         value, line = dockerfile.directives["syntax"]
-        named.append((f"{name} line {line}: # syntax=", value))
+        named.append((f"{name} line {line}: the syntax directive", value))
     for where, ref in named:
         problem = base_image_problem(ref, where=where)
         if problem and all(v.detail != problem for v in found):

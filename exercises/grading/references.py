@@ -50,23 +50,23 @@ _DIGEST = re.compile(r"[A-Za-z][A-Za-z0-9]*(?:[-_+.][A-Za-z][A-Za-z0-9]*)*:[0-9a
 _IMAGE_ID = re.compile(r"(?:sha256|sha384|sha512):[0-9a-fA-F]*|[0-9a-fA-F]{64}")
 _HEX = re.compile(r"[0-9a-f]+")
 
-R_MALFORMED = "{where}: {ref!r} is not a valid image reference ({why})"
+R_MALFORMED = "{where} {ref!r} is not a valid image reference ({why})"
 R_IMAGE_ID = (
-    "{where}: {ref!r} names an image by its ID; name a base image by repository and tag "
+    "{where} {ref!r} names an image by its ID; name images by repository and tag "
     "(for example node:18-alpine)"
 )
 R_REGISTRY = (
-    "{where}: {ref} comes from the registry {registry}; the sandbox pulls nothing, so base "
+    "{where} {ref} comes from the registry {registry}; the sandbox pulls nothing, so base "
     "images must be the sandbox's Docker Hub images (for example node:18-alpine)"
 )
 R_RESERVED = (
-    "{where}: {ref} is in Drydock's reserved image namespace (drydock…); choose another name"
+    "{where} {ref} is in Drydock's reserved image namespace (drydock…); choose another name"
 )
 R_DIGEST_TAG = (
-    "{where}: {ref} is the name your built image is tagged with, so it needs a tag, not a digest"
+    "{where} {ref} is the name your built image is tagged with, so it needs a tag, not a digest"
 )
 R_NOT_STANDIN = (
-    "{where}: {ref} is not available in the sandbox; base images must be one of its stand-in "
+    "{where} {ref} is not available in the sandbox; base images must be one of its stand-in "
     "images ({available})"
 )
 
