@@ -14,7 +14,8 @@ import json
 import os
 import re
 import shlex
-from collections.abc import Iterator, Mapping
+from collections import ChainMap
+from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 
 from .compose import interpolate
@@ -23,6 +24,7 @@ from .dockerfile_syntax import (
     Instruction,
     dockerfile_lex,
     go_lstrip,
+    reading_differs,
     split_list,
     unquote,
     whitespace_words,
@@ -30,6 +32,8 @@ from .dockerfile_syntax import (
 from .hadolint import Finding, Hadolint, hadolint_binary  # noqa: F401 (the grader's imports)
 from .types import GradingError
 
+VALUE_MAX = 4096
+UNRESOLVED_SHOWN = 32  # ARGs without a value named along a chain of stages
 NO_FROM = "The Dockerfile has no FROM instruction."
 BEFORE_FROM = "Dockerfile line {line}: only ARG may come before the first FROM."
 BAD_FROM = "Dockerfile line {line}: FROM needs an image (FROM <image> [AS <name>])."
@@ -54,11 +58,18 @@ class Dockerfile:
     text: str = ""  # the source, so that other readings of it can be tried
     escape: str = "\\"
     directives: dict[str, tuple[str, int]] = field(default_factory=dict)  # name -> (value, line)
+    _aliases: dict[str, Stage] = field(default_factory=dict, repr=False, compare=False)
+    _links: dict[tuple, list] = field(default_factory=dict, repr=False, compare=False)
 
     def stage(self, name_or_index: str) -> Stage | None:
-        for stage in self.stages:
-            if stage.alias and stage.alias.lower() == name_or_index.lower():
-                return stage
+        """A stage by name (case-insensitive, the first of that name) or by index."""
+        if len(self._aliases) != len(self.stages):
+            self._aliases.clear()
+            for stage in reversed(self.stages):
+                self._aliases[(stage.alias or "").lower()] = stage
+        named = self._aliases.get(name_or_index.lower()) if name_or_index else None
+        if named is not None and named.alias:
+            return named
         if name_or_index.isdigit() and int(name_or_index) < len(self.stages):
             return self.stages[int(name_or_index)]
         return None
@@ -70,7 +81,7 @@ class ResolvedBase:
 
     text: str  # the external image after substitution ("" if it could not be resolved)
     ref: ImageRef | None
-    chain: list[Stage]  # the stage first, then the stages it is built FROM
+    chain: Sequence[Stage]  # the stage first, then the stages it is built FROM
     unresolved: set[str] = field(default_factory=set)
 
 
@@ -171,22 +182,49 @@ def resolve_base(
     dockerfile: Dockerfile, stage: Stage, build_args: Mapping[str, str]
 ) -> ResolvedBase:
     """Follow FROM through ARG defaults and stage aliases to an external image."""
-    scope = {k: v for k, v in dockerfile.global_args.items() if v is not None}
-    scope.update({k: v for k, v in build_args.items() if k in dockerfile.global_args})
-    chain: list[Stage] = []
-    unresolved: set[str] = set()
-    current: Stage | None = stage
-    while current is not None and current not in chain:
-        chain.append(current)
-        text, missing = interpolate(current.base, scope, dollar_escape=False)
-        unresolved |= missing
-        parent = dockerfile.stage(text) if not text.isdigit() else None
-        if parent is not None and parent.index < current.index:
-            current = parent
-            continue
-        ref = image_ref(text) if text and not missing else None
-        return ResolvedBase(text, ref, chain, unresolved)
-    return ResolvedBase("", None, chain, unresolved)
+    link = _stage_links(dockerfile, build_args)[stage.index]
+    ref = image_ref(link.root_text) if link.root_text and not link.root_missing else None
+    chain = StageChain(dockerfile, build_args, stage.index, link.depth)
+    return ResolvedBase(link.root_text, ref, chain, set(link.unresolved))
+
+
+class StageChain(Sequence[Stage]):
+    """A stage and the stages it is built FROM. Its length is known at once; the stages are
+    listed only when read, so that asking every stage of a long chain for its base stays
+    linear (a list per stage would be quadratic)."""
+
+    def __init__(
+        self, dockerfile: Dockerfile, build_args: Mapping[str, str], start: int, depth: int
+    ) -> None:
+        self._dockerfile, self._build_args = dockerfile, build_args
+        self._start, self._depth = start, depth
+        self._stages: list[Stage] | None = None
+
+    def __len__(self) -> int:
+        return self._depth
+
+    def __getitem__(self, index):  # type: ignore[override]
+        return self._list()[index]
+
+    def __iter__(self) -> Iterator[Stage]:
+        return iter(self._list())
+
+    def __reversed__(self) -> Iterator[Stage]:
+        return reversed(self._list())
+
+    def __eq__(self, other: object) -> bool:
+        return isinstance(other, Sequence) and list(self) == list(other)
+
+    def _list(self) -> list[Stage]:
+        if self._stages is None:
+            links = _stage_links(self._dockerfile, self._build_args)
+            stages: list[Stage] = []
+            current: int | None = self._start
+            while current is not None:  # each parent comes earlier in the file: this ends
+                stages.append(self._dockerfile.stages[current])
+                current = links[current].parent
+            self._stages = stages
+        return self._stages
 
 
 def final_stage(dockerfile: Dockerfile, target: str | None) -> Stage:
@@ -210,12 +248,10 @@ def final_image(
         keyword = instruction.keyword
         if keyword == "ENV":
             for key, value in env_pairs(instruction.args).items():
-                env[key] = interpolate(value, {**scope, **env}, dollar_escape=False)[0]
+                env[key] = _expand(value, ChainMap(env, scope))
         elif keyword == "USER":
             user = instruction
-            user_value = interpolate(
-                instruction.args.strip(), {**scope, **env}, dollar_escape=False
-            )[0]
+            user_value = _expand(instruction.args.strip(), ChainMap(env, scope))
         elif keyword == "HEALTHCHECK":
             healthcheck = instruction
         elif keyword == "CMD":
@@ -223,7 +259,7 @@ def final_image(
         elif keyword == "ENTRYPOINT":
             entrypoint = instruction
         elif keyword == "WORKDIR":
-            path = interpolate(instruction.args.strip(), {**scope, **env}, dollar_escape=False)[0]
+            path = _expand(instruction.args.strip(), ChainMap(env, scope))
             workdir = os.path.normpath(os.path.join(workdir, path))
     instructions = [i for s in reversed(base.chain) for i in s.instructions]
     return FinalImage(
@@ -233,21 +269,28 @@ def final_image(
 
 def _with_arg_scope(
     dockerfile: Dockerfile, chain: list[Stage], build_args: Mapping[str, str]
-) -> list[tuple[Instruction, dict[str, str]]]:
-    """Each inherited instruction with the ARG values visible to it (ARGs end with their stage)."""
-    result: list[tuple[Instruction, dict[str, str]]] = []
+) -> Iterator[tuple[Instruction, dict[str, str]]]:
+    """Each inherited instruction with the ARG values visible to it (ARGs end with their stage).
+
+    The scope is one live dict, valid until the next step: a snapshot per ARG would make a
+    file of many ARGs quadratic.
+    """
     for stage in reversed(chain):
         scope: dict[str, str] = {}
         for instruction in stage.instructions:
             if instruction.keyword == "ARG":
-                scope = dict(scope)
                 for key, value in arg_pairs(instruction.args).items():
                     default = value if value is not None else dockerfile.global_args.get(key)
                     resolved = build_args.get(key, default)
                     if resolved is not None:
-                        scope[key] = interpolate(resolved, scope, dollar_escape=False)[0]
-            result.append((instruction, scope))
-    return result
+                        scope[key] = _expand(resolved, scope)
+            yield instruction, scope
+
+
+def _expand(text: str, variables: Mapping[str, str]) -> str:
+    """Dockerfile substitution, kept to VALUE_MAX characters: values that feed each other
+    (`ENV B=$A$A`) grow without bound, and every check needs only a value's start."""
+    return interpolate(text, variables, dollar_escape=False)[0][:VALUE_MAX]
 
 
 # --- what the engine fetches by itself ------------------------------------------------------
@@ -257,6 +300,7 @@ def _with_arg_scope(
 _REMOTE = re.compile(
     r"([a-z][a-z0-9+.-]*:/|[\w.+-]+@[\w.-]+:|(github\.com|gitlab\.com|bitbucket\.org)/)", re.I
 )
+_MAYBE_REMOTE = re.compile(r"[:@$]|github|gitlab|bitbucket", re.I)
 _QUOTES_AND_ESCAPES = str.maketrans("", "", "\"'\\`")
 
 
@@ -295,8 +339,10 @@ def external_sources(
 def _other_readings(dockerfile: Dockerfile) -> Iterator[Dockerfile]:
     for escape in ("\\", "`"):
         for loose in (False, True):
-            if not dockerfile.text or (escape == dockerfile.escape and not loose):
-                continue
+            if not dockerfile.text or not reading_differs(
+                dockerfile.text, escape=escape, loose=loose, real_escape=dockerfile.escape
+            ):
+                continue  # the same instructions: nothing new to find
             try:
                 lexed = dockerfile_lex(dockerfile.text, escape=escape, loose=loose)
                 yield _stages(lexed.instructions, dockerfile.text, escape, lexed.directives)
@@ -307,21 +353,28 @@ def _other_readings(dockerfile: Dockerfile) -> Iterator[Dockerfile]:
 def _sources(
     dockerfile: Dockerfile, build_args: Mapping[str, str]
 ) -> tuple[list[ExternalSource], list[ExternalSource]]:
+    """One reading's sources, in one pass over the stages (linear in the file's size)."""
     images: list[ExternalSource] = []
     urls: list[ExternalSource] = []
-    for stage in dockerfile.stages:
-        base = resolve_base(dockerfile, stage, build_args)
-        if base.text and base.text.lower() != "scratch":
-            images.append(ExternalSource(base.chain[-1].line, "FROM", base.text))
-        inherited = final_image(dockerfile, str(stage.index), build_args).env
+    envs: list[dict[str, str]] = []
+    for stage, link in zip(dockerfile.stages, _stage_links(dockerfile, build_args), strict=True):
+        text, parent = link.text, link.parent
+        if parent is None and text and text.lower() != "scratch":
+            images.append(ExternalSource(stage.line, "FROM", text))
+        env = dict(envs[parent]) if parent is not None else {}
         for instruction, scope in _with_arg_scope(dockerfile, [stage], build_args):
-            variables = {**scope, **inherited}
+            if instruction.keyword == "ENV":  # every ENV of the stage, wherever the ADD is
+                for key, value in env_pairs(instruction.args).items():
+                    env[key] = _expand(value, ChainMap(env, scope))
+        envs.append(env)
+        for instruction, scope in _with_arg_scope(dockerfile, [stage], build_args):
+            variables = ChainMap(env, scope)
             for step in (instruction, instruction.trigger):
                 if step is None:
                     continue
                 for what, ref in _step_images(step, variables):
-                    parent = dockerfile.stage(ref)
-                    if ref and (parent is None or parent.index >= stage.index):
+                    source = dockerfile.stage(ref)
+                    if ref and (source is None or source.index >= stage.index):
                         images.append(ExternalSource(step.line, what, ref))
                 if step.keyword == "ADD":
                     urls += [
@@ -329,6 +382,45 @@ def _sources(
                         for url in _add_urls(step, variables, dockerfile.escape)
                     ]
     return images, urls
+
+
+@dataclass(frozen=True)
+class _Link:
+    text: str  # FROM after ARG substitution
+    parent: int | None  # the earlier stage it names, or None for an image
+    root_text: str  # the image at the end of the chain of stages
+    root_missing: frozenset[str]  # ARGs without a value in that last FROM
+    unresolved: frozenset[str]  # ... in any FROM of the chain
+    depth: int  # stages in the chain
+
+
+def _stage_links(dockerfile: Dockerfile, build_args: Mapping[str, str]) -> list[_Link]:
+    """Every stage's link to its base, in one pass, cached per build args."""
+    key = tuple(sorted((k, v) for k, v in build_args.items() if k in dockerfile.global_args))
+    cached = dockerfile._links.get(key)
+    if cached is not None:
+        return cached
+    scope = {k: v for k, v in dockerfile.global_args.items() if v is not None}
+    scope.update(dict(key))
+    earlier: dict[str, int] = {}
+    links: list[_Link] = []
+    for stage in dockerfile.stages:
+        text, missing = interpolate(stage.base, scope, dollar_escape=False)
+        parent = None if text.isdigit() else earlier.get(text.lower())
+        needed = frozenset(missing)
+        if parent is None:
+            links.append(_Link(text, None, text, needed, needed, 1))
+        else:
+            up = links[parent]
+            grows = needed and len(up.unresolved) < UNRESOLVED_SHOWN
+            unresolved = up.unresolved | needed if grows else up.unresolved
+            links.append(
+                _Link(text, parent, up.root_text, up.root_missing, unresolved, up.depth + 1)
+            )
+        if stage.alias:
+            earlier.setdefault(stage.alias.lower(), stage.index)
+    dockerfile._links[key] = links
+    return links
 
 
 def _step_images(step: Instruction, variables: Mapping[str, str]) -> list[tuple[str, str]]:
@@ -345,7 +437,7 @@ def _step_images(step: Instruction, variables: Mapping[str, str]) -> list[tuple[
                 key, _, item = field_.partition("=")
                 if key.strip().lower() == "from" and item.strip():
                     found.append(("RUN --mount from", item.strip()))
-    return [(what, interpolate(ref, variables, dollar_escape=False)[0]) for what, ref in found]
+    return [(what, _expand(ref, variables)) for what, ref in found]
 
 
 def _add_urls(step: Instruction, variables: Mapping[str, str], escape: str) -> list[str]:
@@ -355,7 +447,9 @@ def _add_urls(step: Instruction, variables: Mapping[str, str], escape: str) -> l
         words_ += [flag, flag.partition("=")[2]]
     found: list[str] = []
     for word in words_:
-        expanded = interpolate(word, variables, dollar_escape=False)[0]
+        if not _MAYBE_REMOTE.search(word):
+            continue  # no reading of it can start with a scheme, user@ or a forge
+        expanded = _expand(word, variables)
         readings = (
             unquote(expanded, escape), expanded, word, unquote(word, escape),
             expanded.translate(_QUOTES_AND_ESCAPES), word.translate(_QUOTES_AND_ESCAPES),

@@ -193,6 +193,14 @@ def _scan(text: str) -> list[str]:
     return [line[:-1] if line.endswith("\r") else line for line in lines]
 
 
+def reading_differs(text: str, *, escape: str, loose: bool, real_escape: str) -> bool:
+    """Whether reading `text` with `escape` (and `loose`) would join any line differently."""
+    for line in _scan(text):
+        if _continuation(line, escape, loose)[1] != _continuation(line, real_escape, False)[1]:
+            return True
+    return False
+
+
 def _trim_comment(line: str) -> str:
     return "" if line.startswith("#") else line
 
@@ -246,19 +254,19 @@ def extract_flags(line: str) -> tuple[str, list[str]]:
                 pos += 1
                 continue
             if ch != 0x2D or pos + 1 == len(data) or data[pos + 1] != 0x2D:
-                return data[pos:].decode("utf-8", "surrogatepass"), words
+                return data[pos:].decode("utf-8", "replace"), words
             phase = "word"
         if ch is None:
             if bytes(word) != b"--" and (blank_ok or word):
-                words.append(word.decode("utf-8", "surrogatepass"))
+                words.append(word.decode("utf-8", "replace"))
             break
         if phase == "word":
             if ch in _GO_SPACE_BYTES:
                 phase = "spaces"
                 if bytes(word) == b"--":
-                    return data[pos:].decode("utf-8", "surrogatepass"), words
+                    return data[pos:].decode("utf-8", "replace"), words
                 if blank_ok or word:
-                    words.append(word.decode("utf-8", "surrogatepass"))
+                    words.append(word.decode("utf-8", "replace"))
                 word, blank_ok = bytearray(), False
             elif ch in (0x22, 0x27):
                 quote, blank_ok, phase = ch, True, "quote"

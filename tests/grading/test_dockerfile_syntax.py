@@ -14,7 +14,12 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from exercises.grading.dockerfile import dockerfile_parse, external_sources
+from exercises.grading.dockerfile import (
+    dockerfile_parse,
+    external_sources,
+    final_image,
+    resolve_base,
+)
 from exercises.grading.dockerfile_syntax import dockerfile_lex, extract_flags, split_list
 from exercises.grading.types import GradingError
 
@@ -212,3 +217,34 @@ def test_any_spelling_of_a_remote_add_is_found(keyword, sep, scheme, host, quoti
     except GradingError:
         return  # the engine refuses the file too (asserted by the table above)
     assert external_sources(parsed, {})[1], text
+
+
+_ALPHABET = list("FROMADDaddfromRUNONBUILDCOPY \t\v\f\r\n\\`#=\"'[]{}$:/@<-x1\u00a0\x85\ufeffÅ")
+
+
+@settings(max_examples=500, deadline=None)
+@given(text=st.text(alphabet=st.sampled_from(_ALPHABET), max_size=300))
+def test_any_text_is_read_or_refused_as_the_learners_error(text):
+    try:
+        parsed = dockerfile_parse("FROM x\n" + text)
+    except GradingError:
+        return
+    external_sources(parsed, {"X": "http://127.0.0.1/x"})
+
+
+def test_pathological_files_stay_linear():
+    """A 256 KiB file of chained stages, self-feeding ARGs or ENVs is read in seconds."""
+    import time
+
+    for text in (
+        "FROM node:18-alpine AS s0\n" + "".join(f"FROM s{i} AS s{i + 1}\n" for i in range(12000)),
+        "FROM a\n" + "".join(f"ARG A{i}=${{A{i - 1}}}x\n" for i in range(1, 15000)),
+        "FROM a\n" + "".join(f"ENV E{i}=${{E{i - 1}}}${{E{i - 1}}}\n" for i in range(1, 12000)),
+    ):
+        started = time.monotonic()
+        parsed = dockerfile_parse(text)
+        external_sources(parsed, {})
+        for stage in parsed.stages:
+            len(resolve_base(parsed, stage, {}).chain)
+        final_image(parsed, None, {})
+        assert time.monotonic() - started < 20
