@@ -72,7 +72,7 @@ def image_ref(text: str) -> ImageRef:
         return _image_ref_lenient(text)
     if ref.on_hub:
         return ImageRef("", ref.path.removeprefix("library/"), ref.tag, ref.digest)
-    return ImageRef(ref.domain, ref.path, ref.tag, ref.digest)
+    return ImageRef(ref.domain.lower(), ref.path, ref.tag, ref.digest)
 
 
 def _image_ref_lenient(text: str) -> ImageRef:

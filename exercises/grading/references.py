@@ -9,9 +9,10 @@ The grammar is Docker's own (distribution/reference, `reference.go` and `normali
     tag        := [\\w][\\w.-]{0,127}
     digest     := algorithm ":" hex{32,}
 
-and so is the domain rule (`splitDockerDomain`): the first component is a registry host when
-it holds a `.` or a `:`, is `localhost`, or has capitals; `docker.io` and `index.docker.io`
-are Docker Hub, the default. The engine also resolves a string that is not a name by image
+and so is the domain rule (`splitDockerDomain`, as vendored in Docker 20.10): the first
+component is a registry host when it holds a `.` or a `:` or is `localhost` (so `MyHost/app`
+is a path with capitals, invalid; later versions read it as a host, and refusing it is right
+under both); `docker.io` and `index.docker.io` are Docker Hub, the default. The engine also resolves a string that is not a name by image
 ID (`sha256:<hex>`, or a hex prefix of an ID when no tag of that name exists), which is how
 one job could reach another job's image: such strings are refused here.
 
@@ -139,15 +140,13 @@ def reference_parse(text: str) -> Reference:
 
 def _split_domain(name: str) -> tuple[str, str]:
     first, slash, remainder = name.partition("/")
-    is_host = slash and (
-        any(c in first for c in ".:[") or first == "localhost" or first != first.lower()
-    )
+    is_host = slash and (any(c in first for c in ".:[") or first == "localhost")
     if not is_host:
         domain, path = HUB, name
     else:
         if not _HOST.fullmatch(first):
             raise ReferenceInvalid("host")
-        domain, path = first.lower(), remainder
+        domain, path = first, remainder  # Docker keeps its case: Docker.io is not Docker Hub
         if domain in _HUB_ALIASES:
             domain = HUB
     if domain == HUB and "/" not in path:

@@ -32,8 +32,8 @@ W = "service x's image"
         ("localhost:5000/team/app:1.2", "localhost:5000", "team/app", "1.2", None),
         ("127.0.0.1:5000/x", "127.0.0.1:5000", "x", None, None),
         ("[::1]:5000/x:1", "[::1]:5000", "x", "1", None),
-        ("Registry.Example.COM/app", "registry.example.com", "app", None, None),
-        ("MyHost/app", "myhost", "app", None, None),
+        ("Registry.Example.COM/app", "Registry.Example.COM", "app", None, None),
+        ("Docker.io/library/node", "Docker.io", "library/node", None, None),
         ("0x7f000001/x", "docker.io", "0x7f000001/x", None, None),  # not a host: no . or :
         ("node@sha256:" + "a" * 64, "docker.io", "library/node", None, "sha256:" + "a" * 64),
     ],
@@ -49,6 +49,8 @@ def test_references_parse_like_docker(text, domain, path, tag, digest):
         ("", "empty"),
         ("MyApp:1.0", "upper"),
         ("myapp/Api:1", "upper"),
+        ("MyHost/app:1", "upper"),  # Docker 20.10: no . or :, so not a host
+        ("Localhost/app", "upper"),
         ("my app:1", "space"),
         ("app:1 ", "space"),
         ("app:", "tag"),
@@ -90,6 +92,7 @@ def test_malformed_references_are_refused_with_the_reason(text, why):
         "quay.io/x/y:1",
         "host:5000/x",
         "registry-1.docker.io/library/node:18",
+        "Docker.io/library/node:18",  # not Docker Hub to the engine: the case is kept
         "my-registry.internal/node:18",
         "Localhost/x",
         "HOST/x",
@@ -149,7 +152,7 @@ def test_well_formed_hub_names_are_accepted_statically(text):
 @pytest.mark.parametrize(
     "text",
     ["registry.drydock.test/myapp:1.4.2-87", "myapp:1.2.3", "gcr.io/my-project/api:1.2.3-b42",
-     "localhost:5000/team/app:2", "MyHost/app:1"],
+     "localhost:5000/team/app:2", "REGISTRY.example.com/app:1"],
 )  # fmt: skip
 def test_the_apps_own_tag_may_name_any_registry(text):
     assert own_image_problem(text, where=W) is None
