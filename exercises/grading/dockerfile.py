@@ -1,25 +1,41 @@
-"""Read a Dockerfile into stages, resolve what the final image inherits, and list what the
-engine would fetch by itself while building it.
+"""Read a Dockerfile: what the final image inherits, and what the engine would fetch by
+itself while building it.
 
-The text is split into instructions by `dockerfile_syntax`, a transcription of the engine's
-own parser; this module adds Docker's meaning: ARG scoping (global ARGs feed FROM, stage
-ARGs and ENV feed the rest), stage aliases (`FROM builder` inherits everything `builder`
-set), and the images and URLs a build would make the daemon fetch (`external_sources`).
-hadolint's findings are evidence beside the rules (`hadolint.py`).
+Three layers: `dockerfile_syntax` splits the text into instructions exactly as the engine's
+parser does; `dockerfile_stages` groups them into stages and resolves each FROM (ARGs,
+stage aliases); this module evaluates the final image (ARG scoping, ENV, USER, WORKDIR
+through the stages it inherits) and lists the images and URLs a build would make the daemon
+fetch (`external_sources`). It is also the one import for all three; hadolint's findings
+are evidence beside the rules (`hadolint.py`).
 """
 
 from __future__ import annotations
 
-import json
 import os
 import re
-import shlex
 from collections import ChainMap
-from collections.abc import Iterator, Mapping, Sequence
-from dataclasses import dataclass, field
+from collections.abc import Iterator, Mapping
+from dataclasses import dataclass
 
-from .compose import interpolate
-from .compose_views import ImageRef, image_ref
+from .dockerfile_stages import (  # noqa: F401 (re-exported: the grader's and checks' imports)
+    BAD_FROM,
+    BEFORE_FROM,
+    NO_FROM,
+    VALUE_MAX,
+    Dockerfile,
+    ResolvedBase,
+    Stage,
+    StageChain,
+    arg_pairs,
+    dockerfile_parse,
+    env_pairs,
+    exec_or_shell,
+    expand_value,
+    resolve_base,
+    stage_links,
+    stages_from,
+    words,
+)
 from .dockerfile_syntax import (
     Instruction,
     dockerfile_lex,
@@ -27,62 +43,13 @@ from .dockerfile_syntax import (
     reading_differs,
     split_list,
     unquote,
-    whitespace_words,
 )
 from .hadolint import Finding, Hadolint, hadolint_binary  # noqa: F401 (the grader's imports)
 from .types import GradingError
 
-VALUE_MAX = 4096
-UNRESOLVED_SHOWN = 32  # ARGs without a value named along a chain of stages
-NO_FROM = "The Dockerfile has no FROM instruction."
-BEFORE_FROM = "Dockerfile line {line}: only ARG may come before the first FROM."
-BAD_FROM = "Dockerfile line {line}: FROM needs an image (FROM <image> [AS <name>])."
 UNKNOWN_TARGET = (
     "The compose file builds target {target!r}, which is not a stage of the Dockerfile."
 )
-
-
-@dataclass
-class Stage:
-    index: int
-    base: str  # the image text after FROM, before variable substitution
-    alias: str | None
-    line: int
-    instructions: list[Instruction] = field(default_factory=list)
-
-
-@dataclass
-class Dockerfile:
-    global_args: dict[str, str | None]
-    stages: list[Stage]
-    text: str = ""  # the source, so that other readings of it can be tried
-    escape: str = "\\"
-    directives: dict[str, tuple[str, int]] = field(default_factory=dict)  # name -> (value, line)
-    _aliases: dict[str, Stage] = field(default_factory=dict, repr=False, compare=False)
-    _links: dict[tuple, list] = field(default_factory=dict, repr=False, compare=False)
-
-    def stage(self, name_or_index: str) -> Stage | None:
-        """A stage by name (case-insensitive, the first of that name) or by index."""
-        if len(self._aliases) != len(self.stages):
-            self._aliases.clear()
-            for stage in reversed(self.stages):
-                self._aliases[(stage.alias or "").lower()] = stage
-        named = self._aliases.get(name_or_index.lower()) if name_or_index else None
-        if named is not None and named.alias:
-            return named
-        if name_or_index.isdigit() and int(name_or_index) < len(self.stages):
-            return self.stages[int(name_or_index)]
-        return None
-
-
-@dataclass
-class ResolvedBase:
-    """Where a stage's image really comes from after ARGs and stage aliases."""
-
-    text: str  # the external image after substitution ("" if it could not be resolved)
-    ref: ImageRef | None
-    chain: Sequence[Stage]  # the stage first, then the stages it is built FROM
-    unresolved: set[str] = field(default_factory=set)
 
 
 @dataclass
@@ -99,132 +66,6 @@ class FinalImage:
     cmd: Instruction | None
     entrypoint: Instruction | None
     workdir: str
-
-
-# --- parsing ----------------------------------------------------------------------------------
-
-
-def dockerfile_parse(text: str) -> Dockerfile:
-    """Stages and instructions; GradingError for what Docker itself would refuse to build."""
-    lexed = dockerfile_lex(text)
-    return _stages(lexed.instructions, text, lexed.escape, lexed.directives)
-
-
-def _stages(
-    instructions: list[Instruction], text: str, escape: str, directives: dict[str, tuple[str, int]]
-) -> Dockerfile:
-    global_args: dict[str, str | None] = {}
-    stages: list[Stage] = []
-    for instruction in instructions:
-        if instruction.keyword == "FROM":
-            stages.append(_from(instruction, len(stages)))
-        elif stages:
-            stages[-1].instructions.append(instruction)
-        elif instruction.keyword == "ARG":
-            global_args.update(arg_pairs(instruction.args))
-        else:
-            raise GradingError(BEFORE_FROM.format(line=instruction.line))
-    if not stages:
-        raise GradingError(NO_FROM)
-    return Dockerfile(global_args, stages, text, escape, dict(directives))
-
-
-def _from(instruction: Instruction, index: int) -> Stage:
-    """`FROM image [AS name]`: one or three words, as the builder requires."""
-    words = whitespace_words(instruction.args)
-    if len(words) not in (1, 3) or len(words) == 3 and words[1].lower() != "as":
-        raise GradingError(BAD_FROM.format(line=instruction.line))
-    alias = words[2] if len(words) == 3 else None
-    return Stage(index=index, base=words[0], alias=alias, line=instruction.line)
-
-
-def words(args: str) -> list[str]:
-    """Shell-like words, tolerant of unbalanced quotes (which Docker also tolerates)."""
-    try:
-        return shlex.split(args, posix=True)
-    except ValueError:
-        return args.split()
-
-
-def arg_pairs(args: str) -> dict[str, str | None]:
-    """`ARG A=1 B` -> {"A": "1", "B": None}."""
-    pairs: dict[str, str | None] = {}
-    for word in words(args):
-        key, sep, value = word.partition("=")
-        pairs[key] = value if sep else None
-    return pairs
-
-
-def env_pairs(args: str) -> dict[str, str]:
-    """`ENV A=1 B="two words"` or the legacy `ENV A one value`."""
-    tokens = words(args)
-    if tokens and "=" not in tokens[0]:
-        return {tokens[0]: " ".join(tokens[1:])}
-    return {k: v for k, _, v in (t.partition("=") for t in tokens)}
-
-
-def exec_or_shell(args: str) -> list[str]:
-    """CMD/ENTRYPOINT/HEALTHCHECK CMD args: JSON exec form, else a shell string."""
-    if args.startswith("["):
-        try:
-            value = json.loads(args)
-            if isinstance(value, list) and all(isinstance(v, str) for v in value):
-                return value
-        except json.JSONDecodeError:
-            pass
-    return ["/bin/sh", "-c", args]
-
-
-# --- resolving what the final image is --------------------------------------------------------
-
-
-def resolve_base(
-    dockerfile: Dockerfile, stage: Stage, build_args: Mapping[str, str]
-) -> ResolvedBase:
-    """Follow FROM through ARG defaults and stage aliases to an external image."""
-    link = _stage_links(dockerfile, build_args)[stage.index]
-    ref = image_ref(link.root_text) if link.root_text and not link.root_missing else None
-    chain = StageChain(dockerfile, build_args, stage.index, link.depth)
-    return ResolvedBase(link.root_text, ref, chain, set(link.unresolved))
-
-
-class StageChain(Sequence[Stage]):
-    """A stage and the stages it is built FROM. Its length is known at once; the stages are
-    listed only when read, so that asking every stage of a long chain for its base stays
-    linear (a list per stage would be quadratic)."""
-
-    def __init__(
-        self, dockerfile: Dockerfile, build_args: Mapping[str, str], start: int, depth: int
-    ) -> None:
-        self._dockerfile, self._build_args = dockerfile, build_args
-        self._start, self._depth = start, depth
-        self._stages: list[Stage] | None = None
-
-    def __len__(self) -> int:
-        return self._depth
-
-    def __getitem__(self, index):  # type: ignore[override]
-        return self._list()[index]
-
-    def __iter__(self) -> Iterator[Stage]:
-        return iter(self._list())
-
-    def __reversed__(self) -> Iterator[Stage]:
-        return reversed(self._list())
-
-    def __eq__(self, other: object) -> bool:
-        return isinstance(other, Sequence) and list(self) == list(other)
-
-    def _list(self) -> list[Stage]:
-        if self._stages is None:
-            links = _stage_links(self._dockerfile, self._build_args)
-            stages: list[Stage] = []
-            current: int | None = self._start
-            while current is not None:  # each parent comes earlier in the file: this ends
-                stages.append(self._dockerfile.stages[current])
-                current = links[current].parent
-            self._stages = stages
-        return self._stages
 
 
 def final_stage(dockerfile: Dockerfile, target: str | None) -> Stage:
@@ -248,10 +89,10 @@ def final_image(
         keyword = instruction.keyword
         if keyword == "ENV":
             for key, value in env_pairs(instruction.args).items():
-                env[key] = _expand(value, ChainMap(env, scope))
+                env[key] = expand_value(value, ChainMap(env, scope))
         elif keyword == "USER":
             user = instruction
-            user_value = _expand(instruction.args.strip(), ChainMap(env, scope))
+            user_value = expand_value(instruction.args.strip(), ChainMap(env, scope))
         elif keyword == "HEALTHCHECK":
             healthcheck = instruction
         elif keyword == "CMD":
@@ -259,7 +100,7 @@ def final_image(
         elif keyword == "ENTRYPOINT":
             entrypoint = instruction
         elif keyword == "WORKDIR":
-            path = _expand(instruction.args.strip(), ChainMap(env, scope))
+            path = expand_value(instruction.args.strip(), ChainMap(env, scope))
             workdir = os.path.normpath(os.path.join(workdir, path))
     instructions = [i for s in reversed(base.chain) for i in s.instructions]
     return FinalImage(
@@ -283,14 +124,8 @@ def _with_arg_scope(
                     default = value if value is not None else dockerfile.global_args.get(key)
                     resolved = build_args.get(key, default)
                     if resolved is not None:
-                        scope[key] = _expand(resolved, scope)
+                        scope[key] = expand_value(resolved, scope)
             yield instruction, scope
-
-
-def _expand(text: str, variables: Mapping[str, str]) -> str:
-    """Dockerfile substitution, kept to VALUE_MAX characters: values that feed each other
-    (`ENV B=$A$A`) grow without bound, and every check needs only a value's start."""
-    return interpolate(text, variables, dollar_escape=False)[0][:VALUE_MAX]
 
 
 # --- what the engine fetches by itself ------------------------------------------------------
@@ -345,7 +180,7 @@ def _other_readings(dockerfile: Dockerfile) -> Iterator[Dockerfile]:
                 continue  # the same instructions: nothing new to find
             try:
                 lexed = dockerfile_lex(dockerfile.text, escape=escape, loose=loose)
-                yield _stages(lexed.instructions, dockerfile.text, escape, lexed.directives)
+                yield stages_from(lexed.instructions, dockerfile.text, escape, lexed.directives)
             except GradingError:
                 continue
 
@@ -357,7 +192,7 @@ def _sources(
     images: list[ExternalSource] = []
     urls: list[ExternalSource] = []
     envs: list[dict[str, str]] = []
-    for stage, link in zip(dockerfile.stages, _stage_links(dockerfile, build_args), strict=True):
+    for stage, link in zip(dockerfile.stages, stage_links(dockerfile, build_args), strict=True):
         text, parent = link.text, link.parent
         if parent is None and text and text.lower() != "scratch":
             images.append(ExternalSource(stage.line, "FROM", text))
@@ -365,7 +200,7 @@ def _sources(
         for instruction, scope in _with_arg_scope(dockerfile, [stage], build_args):
             if instruction.keyword == "ENV":  # every ENV of the stage, wherever the ADD is
                 for key, value in env_pairs(instruction.args).items():
-                    env[key] = _expand(value, ChainMap(env, scope))
+                    env[key] = expand_value(value, ChainMap(env, scope))
         envs.append(env)
         for instruction, scope in _with_arg_scope(dockerfile, [stage], build_args):
             variables = ChainMap(env, scope)
@@ -384,45 +219,6 @@ def _sources(
     return images, urls
 
 
-@dataclass(frozen=True)
-class _Link:
-    text: str  # FROM after ARG substitution
-    parent: int | None  # the earlier stage it names, or None for an image
-    root_text: str  # the image at the end of the chain of stages
-    root_missing: frozenset[str]  # ARGs without a value in that last FROM
-    unresolved: frozenset[str]  # ... in any FROM of the chain
-    depth: int  # stages in the chain
-
-
-def _stage_links(dockerfile: Dockerfile, build_args: Mapping[str, str]) -> list[_Link]:
-    """Every stage's link to its base, in one pass, cached per build args."""
-    key = tuple(sorted((k, v) for k, v in build_args.items() if k in dockerfile.global_args))
-    cached = dockerfile._links.get(key)
-    if cached is not None:
-        return cached
-    scope = {k: v for k, v in dockerfile.global_args.items() if v is not None}
-    scope.update(dict(key))
-    earlier: dict[str, int] = {}
-    links: list[_Link] = []
-    for stage in dockerfile.stages:
-        text, missing = interpolate(stage.base, scope, dollar_escape=False)
-        parent = None if text.isdigit() else earlier.get(text.lower())
-        needed = frozenset(missing)
-        if parent is None:
-            links.append(_Link(text, None, text, needed, needed, 1))
-        else:
-            up = links[parent]
-            grows = needed and len(up.unresolved) < UNRESOLVED_SHOWN
-            unresolved = up.unresolved | needed if grows else up.unresolved
-            links.append(
-                _Link(text, parent, up.root_text, up.root_missing, unresolved, up.depth + 1)
-            )
-        if stage.alias:
-            earlier.setdefault(stage.alias.lower(), stage.index)
-    dockerfile._links[key] = links
-    return links
-
-
 def _step_images(step: Instruction, variables: Mapping[str, str]) -> list[tuple[str, str]]:
     """Images a COPY/ADD --from or a RUN --mount from= names (before stage lookup)."""
     found: list[tuple[str, str]] = []
@@ -437,7 +233,7 @@ def _step_images(step: Instruction, variables: Mapping[str, str]) -> list[tuple[
                 key, _, item = field_.partition("=")
                 if key.strip().lower() == "from" and item.strip():
                     found.append(("RUN --mount from", item.strip()))
-    return [(what, _expand(ref, variables)) for what, ref in found]
+    return [(what, expand_value(ref, variables)) for what, ref in found]
 
 
 def _add_urls(step: Instruction, variables: Mapping[str, str], escape: str) -> list[str]:
@@ -449,7 +245,7 @@ def _add_urls(step: Instruction, variables: Mapping[str, str], escape: str) -> l
     for word in words_:
         if not _MAYBE_REMOTE.search(word):
             continue  # no reading of it can start with a scheme, user@ or a forge
-        expanded = _expand(word, variables)
+        expanded = expand_value(word, variables)
         readings = (
             unquote(expanded, escape), expanded, word, unquote(word, escape),
             expanded.translate(_QUOTES_AND_ESCAPES), word.translate(_QUOTES_AND_ESCAPES),
