@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import pytest
 
-from exercises.grading import runtime
+from exercises.grading import grader
 from exercises.grading.grader import grade_directory
 from exercises.grading.normalise import sandbox_normalise
 from exercises.grading.types import RuntimeObservations, SandboxLimits
@@ -100,11 +100,11 @@ def test_unknown_capabilities_are_dropped_rather_than_failing_the_start(tmp_path
 def test_the_plan_the_runtime_gets_carries_the_forced_confinement(submit, reference, monkeypatch):
     plans = []
 
-    def record(plan, limits, progress):
+    def record(plan, *args):
         plans.append(plan)
         return RuntimeObservations(build_error="not run in this test")
 
-    monkeypatch.setattr(runtime, "observe", record)
+    monkeypatch.setattr(grader, "_observe", record)
     extra = "    security_opt: ['no-new-privileges=false']\n    cap_drop: [CHOWN]\n"
     files = replaced(reference, DC, "  app:\n", "  app:\n" + extra)
 

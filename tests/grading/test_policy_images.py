@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import pytest
 
-from exercises.grading import runtime
+from exercises.grading import grader
 from exercises.grading.dockerfile import dockerfile_parse
 from exercises.grading.grader import grade_directory
 from exercises.grading.policy_images import engine_sources_problem
@@ -87,7 +87,7 @@ def test_the_app_tag_with_capitals_is_the_learners_error_before_the_engine(
     submit, reference, monkeypatch
 ):
     """Today the engine answers 400 while tagging: retried as Drydock's fault, forever."""
-    monkeypatch.setattr(runtime, "observe", lambda *a: pytest.fail("reached the engine"))
+    monkeypatch.setattr(grader, "_observe", lambda *a: pytest.fail("reached the engine"))
     files = replaced(reference, DC, APP_IMAGE, "image: MyApp:1.0.0")
     result = grade_directory(submit(files))  # full mode: raises nothing
     detail = refused(result, "service app's image")

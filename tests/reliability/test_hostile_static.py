@@ -310,11 +310,11 @@ def test_every_remote_add_is_refused_before_a_build(case, add, escape):
 def test_confinement_cannot_be_switched_off(submission_dir, monkeypatch):
     plans = []
 
-    def record(plan, limits, progress):
+    def record(plan, *args):
         plans.append(plan)
         return RuntimeObservations(build_error="not run in this test")
 
-    monkeypatch.setattr(runtime, "observe", record)
+    monkeypatch.setattr(grader, "_observe", record)
     compose = app_lines(
         REFERENCE[DC], "security_opt: ['no-new-privileges=false', 'no-new-privileges:false']"
     )
