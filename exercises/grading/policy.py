@@ -1,40 +1,35 @@
-"""The sandbox policy: refuse what could reach the host, normalise the rest for the sandbox.
+"""The sandbox policy: refuse what could reach the host or another job, before anything runs.
 
 `raw_violations` judges the learner's YAML before Docker Compose ever reads it (Compose
 happily accepts `privileged`, docker.sock and `/etc/shadow` secrets, and reads env_files
 anywhere), after Drydock's own interpolation so that `${X:-/}` is judged by its value.
 `normalised_violations` judges Compose's merged output again (extends, include and
-interpolation all resolved), a second line of defence. `sandbox_inputs` supplies what a
-production environment would (variables, secret files with canary values) and
-`sandbox_normalise` adapts a stack that passed to the sandbox, noting each change.
+interpolation all resolved), a second line of defence, and there also every image the
+stack names and every Dockerfile it builds (`policy_images`). What the grader then supplies
+(`sandbox_inputs`) and how a stack that passed is adapted (`normalise`) live beside it and
+are re-exported here.
 """
 
 from __future__ import annotations
 
-import copy
 import posixpath
 import re
-import secrets as random
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
-from urllib.parse import quote
 
-from .compose import (
-    as_list,
-    env_dict,
-    find_db_service,
-    interpolate_tree,
-    variables_used,
+from .compose_views import as_list, mapping, truthy
+from .normalise import (  # noqa: F401 (re-exported: the grader's imports)
+    NOTE_CONFIG,
+    NOTE_HOST,
+    NOTE_LIMITS,
+    NOTE_PORTS,
+    Normalised,
+    sandbox_normalise,
 )
-from .types import PolicyViolation, SandboxLimits
-
-# Which check a `sandbox:` note is shown under.
-NOTE_PORTS = "security-practices"
-NOTE_HOST = "security-practices"
-NOTE_LIMITS = "resource-limits"
-NOTE_CONFIG = "environment-config"
+from .policy_images import image_violations
+from .sandbox_inputs import SandboxInputs, canary, sandbox_inputs  # noqa: F401 (re-exported)
+from .types import PolicyViolation
 
 _HOST_NAMESPACES = ("network_mode", "pid", "ipc", "uts", "userns_mode", "cgroup")
 _ALLOWED_CAPS = frozenset({"NET_BIND_SERVICE"})
@@ -42,11 +37,6 @@ _REMOTE = re.compile(
     r"^([a-z][a-z0-9+.-]*://|git@|(github\.com|gitlab\.com|bitbucket\.org)/)", re.I
 )
 _WINDOWS_PATH = re.compile(r"^([a-zA-Z]:[\\/]|\\\\)")
-_DROPPED_KEYS = (
-    "runtime", "cgroup_parent", "isolation", "storage_opt", "oom_kill_disable",
-    "external_links", "ulimits", "credential_spec",
-)  # fmt: skip
-_ROTATING_DRIVERS = frozenset({"json-file", "local", "none"})
 MAX_SERVICES = 12
 MAX_RESOURCES = 16  # volumes, networks, secrets, configs each
 
@@ -92,7 +82,10 @@ def normalised_violations(config: Mapping[str, Any], *, workdir: Path) -> list[P
             return PolicyViolation("path", V_PATH.format(what=what, path=path))
         return None
 
-    return _violations(config, base=root, judge=judge)
+    return [
+        *_violations(config, base=root, judge=judge),
+        *image_violations(config, workdir=workdir),
+    ]
 
 
 def referenced_files(document: Mapping[str, Any], *, base: str) -> list[str]:
@@ -101,7 +94,7 @@ def referenced_files(document: Mapping[str, Any], *, base: str) -> list[str]:
     for entry in as_list(document.get("include")):
         paths = entry.get("path") if isinstance(entry, dict) else entry
         found += [str(p) for p in as_list(paths)]
-    for service in _mapping(document.get("services")).values():
+    for service in mapping(document.get("services")).values():
         extends = service.get("extends") if isinstance(service, dict) else None
         if isinstance(extends, dict) and isinstance(extends.get("file"), str):
             found.append(extends["file"])
@@ -112,7 +105,7 @@ def _violations(
     document: Mapping[str, Any], *, base: str, judge: PathJudge
 ) -> list[PolicyViolation]:
     found: list[PolicyViolation] = []
-    services = _mapping(document.get("services"))
+    services = mapping(document.get("services"))
     if len(services) > MAX_SERVICES:
         detail = V_TOO_MANY.format(limit=MAX_SERVICES, kind="services", count=len(services))
         found.append(PolicyViolation("too-many", detail))
@@ -120,14 +113,14 @@ def _violations(
         if isinstance(service, dict):
             found += _service_violations(str(name), service, base=base, judge=judge)
     for kind in ("volumes", "networks", "secrets", "configs"):
-        declared = _mapping(document.get(kind))
+        declared = mapping(document.get(kind))
         if len(declared) > MAX_RESOURCES:
             detail = V_TOO_MANY.format(limit=MAX_RESOURCES, kind=kind, count=len(declared))
             found.append(PolicyViolation("too-many", detail))
         for name, spec in declared.items():
             if not isinstance(spec, dict):
                 continue
-            if _truthy(spec.get("external")) or isinstance(spec.get("external"), dict):
+            if truthy(spec.get("external")) or isinstance(spec.get("external"), dict):
                 found.append(
                     PolicyViolation("external", V_EXTERNAL.format(kind=kind[:-1], name=name))
                 )
@@ -152,8 +145,8 @@ def _service_violations(
         found.append(PolicyViolation(rule, template.format(service=name, **values)))
 
     hooks = [h for key in ("post_start", "pre_stop") for h in as_list(service.get(key))]
-    if _truthy(service.get("privileged")) or any(
-        isinstance(h, dict) and _truthy(h.get("privileged")) for h in hooks
+    if truthy(service.get("privileged")) or any(
+        isinstance(h, dict) and truthy(h.get("privileged")) for h in hooks
     ):
         add("privileged", V_PRIVILEGED)
     for key in _HOST_NAMESPACES:
@@ -163,8 +156,8 @@ def _service_violations(
     for cap in as_list(service.get("cap_add")):
         if str(cap).upper().removeprefix("CAP_") not in _ALLOWED_CAPS:
             add("cap-add", V_CAP_ADD, cap=cap)
-    reservations = _mapping(
-        _mapping(_mapping(service.get("deploy")).get("resources")).get("reservations")
+    reservations = mapping(
+        mapping(mapping(service.get("deploy")).get("resources")).get("reservations")
     )
     for key, value in (
         ("devices", service.get("devices")),
@@ -181,7 +174,7 @@ def _service_violations(
         text = str(option).lower().replace("=", ":")
         if "unconfined" in text or text.replace(" ", "") == "label:disable":
             add("security-opt", V_SECURITY_OPT, value=option)
-    if _truthy(service.get("use_api_socket")):
+    if truthy(service.get("use_api_socket")):
         add("docker-socket", V_SOCKET)
     if service.get("provider"):
         add("unsupported", V_UNSUPPORTED, what=f"service {name}'s provider")
@@ -191,7 +184,7 @@ def _service_violations(
             path = entry.get("path") if isinstance(entry, dict) else entry
             if isinstance(path, str):
                 found += _path(judge, path, base, key)
-    credential_spec = _mapping(service.get("credential_spec"))
+    credential_spec = mapping(service.get("credential_spec"))
     if isinstance(credential_spec.get("file"), str):
         found += _path(judge, credential_spec["file"], base, "credential_spec file")
     found += _build_violations(name, service.get("build"), base=base, judge=judge)
@@ -203,7 +196,7 @@ def _service_violations(
 
 def _blkio_devices(config: Any) -> list[Any]:
     """Host block devices named in blkio_config (its weight alone touches no device)."""
-    return [d for key, value in _mapping(config).items() if key != "weight" for d in as_list(value)]
+    return [d for key, value in mapping(config).items() if key != "weight" for d in as_list(value)]
 
 
 def _volume_violations(
@@ -269,7 +262,7 @@ def _build_violations(
             found += _path(judge, value, base, "build additional context")
     for what, bad in (
         ("network: host", str(spec.get("network") or "").lower() == "host"),
-        ("privileged: true", _truthy(spec.get("privileged"))),
+        ("privileged: true", truthy(spec.get("privileged"))),
         ("entitlements", bool(spec.get("entitlements"))),
         ("ssh (the host's SSH agent or keys)", bool(spec.get("ssh"))),
         ("a local cache (cache_to/cache_from type=local)", _local_cache(spec)),
@@ -305,426 +298,3 @@ def _outside(path: str, base: str) -> bool:
         return True
     full = posixpath.normpath(posixpath.join("/submission", base, path.replace("\\", "/")))
     return full != "/submission" and not full.startswith("/submission/")
-
-
-def _truthy(value: Any) -> bool:
-    if isinstance(value, str):
-        return value.strip().lower() in ("true", "yes", "on", "1", "y")
-    return value is True or (isinstance(value, int) and value != 0)
-
-
-def _mapping(value: Any) -> dict[Any, Any]:
-    return value if isinstance(value, dict) else {}
-
-
-# --- what the grader supplies -----------------------------------------------------------------
-
-DEFAULT_VARIABLES = {
-    "REGISTRY_URL": "registry.drydock.test",
-    "VERSION": "1.4.2",
-    "BUILD_NUMBER": "87",
-    "DB_USER": "drydock",
-    "DB_NAME": "drydock",
-    "NODE_ENV": "production",
-    "PORT": "3000",
-    "GIT_SHA": "8f731a2",
-}
-_DB_CONNECTION = ("DB_URL", "DATABASE_URL", "DB_HOST", "DB_PORT")
-_DEFAULT_DB_PORTS = {"postgres": 5432, "mysql": 3306, "mongodb": 27017}
-_SECRETISH = re.compile(r"PASS|SECRET|TOKEN|(^|_)KEY($|_)|APIKEY|PRIVATE", re.I)
-_DBISH = re.compile(r"DB|DATABASE|POSTGRES|PG|MYSQL|MARIA|MONGO", re.I)
-_URLISH = re.compile(r"(URL|URI|DSN|CONNECTION_STRING)$", re.I)
-SECRET_DIR_NOTE = "sandbox: secret file {path} holds a value generated by the grader"
-ENV_FILE_NOTE = "sandbox: env_file {path} is not in your submission; the grader supplies it"
-VARIABLES_NOTE = "sandbox: the grader supplies {names}"
-UNSET_NOTE = "sandbox: variable {name} is not supplied by the grader (it is empty)"
-
-
-@dataclass
-class SandboxInputs:
-    variables: dict[str, str]
-    document: dict[str, Any]  # the learner's compose document, interpolated with `variables`
-    files: dict[str, str]  # relative path in the workdir -> content (secret files, env files)
-    canaries: list[str]
-    notes: list[str] = field(default_factory=list)
-    db_service: str | None = None
-
-
-def canary() -> str:
-    return "drydockcanary" + random.token_hex(12)
-
-
-def sandbox_inputs(
-    document: Mapping[str, Any], text: str, *, texts: Mapping[str, str]
-) -> SandboxInputs:
-    """Variables, secret files and env files for the learner's raw compose document.
-
-    The database credentials are made consistent wherever the learner reads them from
-    (a `*_PASSWORD_FILE` secret, `${VAR}`s, an env_file, a literal), so that DB_URL
-    really connects. `texts` are the submission's files by name.
-    """
-    used = variables_used(text)
-    db_password = canary()
-    variables = {**DEFAULT_VARIABLES, "DB_PASSWORD": db_password}
-    canaries = [db_password]
-    for name, has_fallback in used.items():
-        if name in variables or name in _DB_CONNECTION:
-            continue
-        value = _guess(name, db_password)
-        if value == "canary":
-            value = canary()
-            canaries.append(value)
-        if value is not None and (not has_fallback or _SECRETISH.search(name)):
-            variables[name] = value
-    interpolated = interpolate_tree(dict(document), variables)
-    services = _mapping(interpolated.get("services"))
-    db = find_db_service(services)
-    db_spec = _mapping(services.get(db)) if db else {}
-    db_env: dict[str, str | None] = {}
-    for path in _env_file_paths({"services": {db: db_spec}} if db else {}):
-        db_env.update(_dotenv(texts.get(path, "")))
-    db_env.update(env_dict(db_spec.get("environment")))
-    kind = _db_kind(db_spec)
-    default_user = "root" if kind == "mysql" else "postgres"
-    user = db_env.get("POSTGRES_USER") or db_env.get("MYSQL_USER") or default_user
-    name = db_env.get("POSTGRES_DB") or db_env.get("MYSQL_DATABASE") or user
-    files, notes = _secret_files(interpolated, db_spec, db_password, canaries)
-    password = _db_password(db_env, db_password)
-    host, port = db or "db", _DEFAULT_DB_PORTS[kind]
-    url = f"{kind}://{quote(user, safe='')}:{quote(password, safe='')}@{host}:{port}/{quote(name, safe='')}"
-    variables.update(DB_URL=url, DATABASE_URL=url, DB_HOST=host, DB_PORT=str(port))
-    variables.update(DB_USER=user, DB_NAME=name)
-    for other in used:  # POSTGRES_URL, DB_CONNECTION_STRING...: the same connection URL
-        if other not in variables and _DBISH.search(other) and _URLISH.search(other):
-            variables[other] = url
-    interpolated = interpolate_tree(dict(document), variables)
-    for env_file in _env_file_paths(interpolated):
-        if env_file not in texts:
-            files[env_file] = _env_file_content(variables)
-            notes.append(ENV_FILE_NOTE.format(path=env_file))
-    supplied = sorted(n for n in used if n in variables)
-    if supplied:
-        notes.insert(0, VARIABLES_NOTE.format(names=", ".join(supplied)))
-    notes += [
-        UNSET_NOTE.format(name=n) for n, fb in sorted(used.items()) if n not in variables and not fb
-    ]
-    return SandboxInputs(variables, interpolated, files, canaries, notes, db)
-
-
-def _guess(name: str, db_password: str) -> str | None:
-    """A value for a variable the grader does not know by name, from what the name says."""
-    upper = name.upper()
-    dbish = bool(_DBISH.search(upper))
-    rules: list[tuple[bool, str | None]] = [
-        (upper.endswith(("_FILE", "_PATH", "_DIR")), None),
-        (bool(_SECRETISH.search(upper)), db_password if dbish or upper == "PASSWORD" else "canary"),
-        (upper.endswith(("USER", "USERNAME")), DEFAULT_VARIABLES["DB_USER"]),
-        (bool(_URLISH.search(upper)) and dbish, None),  # filled in once the db is known
-        (dbish and upper.endswith(("NAME", "_DB", "DATABASE")), DEFAULT_VARIABLES["DB_NAME"]),
-        (any(w in upper for w in ("VERSION", "TAG", "RELEASE")), DEFAULT_VARIABLES["VERSION"]),
-        (
-            any(w in upper for w in ("BUILD", "RUN_NUMBER", "PIPELINE")),
-            DEFAULT_VARIABLES["BUILD_NUMBER"],
-        ),
-        (any(w in upper for w in ("SHA", "COMMIT", "REVISION")), DEFAULT_VARIABLES["GIT_SHA"]),
-        ("REGISTRY" in upper, DEFAULT_VARIABLES["REGISTRY_URL"]),
-        (upper.endswith("PORT"), "5432" if dbish else DEFAULT_VARIABLES["PORT"]),
-        (upper.endswith("ENV") or upper.endswith("ENVIRONMENT"), "production"),
-    ]
-    return next((value for matches, value in rules if matches), None)
-
-
-def _db_kind(service: Any) -> str:
-    image = str(_mapping(service).get("image") or "").lower()
-    if "mysql" in image or "mariadb" in image:
-        return "mysql"
-    return "mongodb" if "mongo" in image else "postgres"
-
-
-def _db_password(db_env: Mapping[str, str | None], generated: str) -> str:
-    for key in (
-        "POSTGRES_PASSWORD",
-        "MYSQL_PASSWORD",
-        "MYSQL_ROOT_PASSWORD",
-        "MONGO_INITDB_ROOT_PASSWORD",
-    ):
-        value = db_env.get(key)
-        if value:
-            return value
-    return generated
-
-
-def _secret_files(
-    document: Mapping[str, Any], db_service: Any, db_password: str, canaries: list[str]
-) -> tuple[dict[str, str], list[str]]:
-    """A canary for every secret file; the database's own password file gets the DB password."""
-    db_secrets = _db_password_secrets(_mapping(db_service))
-    files: dict[str, str] = {}
-    notes: list[str] = []
-    for name, spec in _mapping(document.get("secrets")).items():
-        if not isinstance(spec, dict) or not isinstance(spec.get("file"), str):
-            continue
-        path = posixpath.normpath(spec["file"])
-        is_db = name in db_secrets or bool(_DBISH.search(name) and re.search("pass", name, re.I))
-        value = db_password if is_db else canary()
-        if value not in canaries:
-            canaries.append(value)
-        files[path] = value
-        notes.append(SECRET_DIR_NOTE.format(path=spec["file"]))
-    return files, notes
-
-
-def _db_password_secrets(service: Mapping[str, Any]) -> set[str]:
-    """Secrets the database reads its password from (`POSTGRES_PASSWORD_FILE=/run/secrets/x`)."""
-    targets: dict[str, str] = {}
-    for entry in as_list(service.get("secrets")):
-        if isinstance(entry, dict) and entry.get("source"):
-            target = str(entry.get("target") or entry["source"])
-            targets[posixpath.join("/run/secrets", target)] = str(entry["source"])
-        elif isinstance(entry, str):
-            targets[f"/run/secrets/{entry}"] = entry
-    env = env_dict(service.get("environment"))
-    return {
-        targets[value]
-        for key, value in env.items()
-        if key.upper().endswith("PASSWORD_FILE") and value in targets
-    }
-
-
-def _env_file_paths(document: Mapping[str, Any]) -> list[str]:
-    paths: list[str] = []
-    for service in _mapping(document.get("services")).values():
-        for entry in as_list(_mapping(service).get("env_file")):
-            spec = entry if isinstance(entry, dict) else {"path": entry}
-            if isinstance(spec.get("path"), str) and spec.get("required", True) is not False:
-                paths.append(posixpath.normpath(spec["path"]))
-    return paths
-
-
-def _env_file_content(variables: Mapping[str, str]) -> str:
-    """Credentials and connection settings only: an env file the grader writes must not
-    earn the learner NODE_ENV or other settings the checklist asks for."""
-    values = {key: variables[key] for key in (*_DB_CONNECTION, "DB_USER", "DB_NAME", "DB_PASSWORD")}
-    values.update(
-        POSTGRES_USER=variables["DB_USER"],
-        POSTGRES_DB=variables["DB_NAME"],
-        POSTGRES_PASSWORD=variables["DB_PASSWORD"],
-    )
-    return "".join(f"{key}={value}\n" for key, value in values.items())
-
-
-def _dotenv(content: str) -> dict[str, str | None]:
-    values: dict[str, str | None] = {}
-    for line in content.splitlines():
-        line = line.strip()
-        if line and not line.startswith("#") and "=" in line:
-            key, _, value = line.removeprefix("export ").partition("=")
-            values[key.strip()] = value.strip().strip("'\"")
-    return values
-
-
-# --- normalisation ----------------------------------------------------------------------------
-
-
-@dataclass
-class Normalised:
-    services: dict[str, dict[str, Any]]
-    volumes: dict[str, dict[str, Any]]
-    networks: dict[str, dict[str, Any]]
-    secrets: dict[str, Path]
-    notes: list[tuple[str, str]]  # (check id, "sandbox: ...")
-
-
-N_PORTS = "sandbox: service {service} publishes no ports ({ports}); the grader reaches it on the sandbox network"
-N_CONTAINER_NAME = "sandbox: service {service}'s container_name {value} is replaced by a job name"
-N_REPLICAS = "sandbox: service {service} runs 1 replica instead of {value}"
-N_MEMORY = (
-    "sandbox: service {service}'s memory limit {value} is clamped to the sandbox maximum {limit}"
-)
-N_CPUS = "sandbox: service {service}'s CPU limit {value} is clamped to the sandbox maximum {limit}"
-N_PIDS = "sandbox: service {service}'s pids limit {value} is clamped to {limit}"
-N_DROPPED = "sandbox: service {service}'s {key} is ignored in the sandbox"
-N_LOGGING = "sandbox: service {service} logs to json-file instead of {driver} in the sandbox"
-N_DEVICE = "sandbox: volume {volume}'s bind device {device} is redirected to a scratch directory"
-N_VOLUME_DRIVER = "sandbox: volume {volume} uses the local driver instead of {driver}"
-N_VOLUME_OPTS = "sandbox: volume {volume}'s driver options are ignored in the sandbox"
-N_NAME = "sandbox: {kind} {key}'s name {value} is replaced by a job name"
-N_NETWORK = "sandbox: network {network}'s {key} is ignored in the sandbox"
-
-
-def sandbox_normalise(
-    config: Mapping[str, Any],
-    *,
-    project: str,
-    limits: SandboxLimits,
-    volume_root: Path,
-) -> Normalised:
-    """Adapt Compose's normalised project to the sandbox; every change becomes a note.
-
-    The services come out holding the values containers really get: Compose's JSON escapes
-    every literal `$` as `$$` (so that its output can be loaded again), and the runtime
-    hands these values to the engine directly, not back through Compose. Bind devices are
-    redirected under `volume_root` (a folder of the workdir, created by the runtime).
-    """
-    config = copy.deepcopy(dict(config))
-    notes: list[tuple[str, str]] = []
-    services = {str(n): _unescape(s) for n, s in _mapping(config.get("services")).items()}
-    for name, service in services.items():
-        notes += _normalise_service(name, service, limits)
-    volumes = {str(k): v or {} for k, v in _mapping(config.get("volumes")).items()}
-    for key, volume in volumes.items():
-        notes += _normalise_volume(key, volume, project, volume_root)
-    networks = {str(k): v or {} for k, v in _mapping(config.get("networks")).items()}
-    for key, network in networks.items():
-        notes += _normalise_network(key, network, project, services)
-    secrets = {
-        str(k): Path(v["file"])
-        for k, v in _mapping(config.get("secrets")).items()
-        if isinstance(v, dict) and isinstance(v.get("file"), str)
-    }
-    return Normalised(services, volumes, networks, secrets, notes)
-
-
-def _unescape(value: Any) -> Any:
-    if isinstance(value, str):
-        return value.replace("$$", "$")
-    if isinstance(value, dict):
-        return {key: _unescape(item) for key, item in value.items()}
-    if isinstance(value, list):
-        return [_unescape(item) for item in value]
-    return value
-
-
-def _normalise_service(
-    name: str, service: dict[str, Any], limits: SandboxLimits
-) -> list[tuple[str, str]]:
-    notes: list[tuple[str, str]] = []
-    if service.get("ports"):
-        ports = ", ".join(_port_text(p) for p in service.pop("ports"))
-        notes.append((NOTE_PORTS, N_PORTS.format(service=name, ports=ports)))
-    if service.get("container_name"):
-        value = service.pop("container_name")
-        notes.append((NOTE_CONFIG, N_CONTAINER_NAME.format(service=name, value=value)))
-    deploy = service.get("deploy") or {}
-    for holder, key in ((deploy, "replicas"), (service, "scale")):
-        if isinstance(holder.get(key), int) and holder[key] > 1:
-            notes.append((NOTE_LIMITS, N_REPLICAS.format(service=name, value=holder[key])))
-            holder[key] = 1
-    resource_limits = (deploy.get("resources") or {}).get("limits") or {}
-    for holder in (resource_limits, service):
-        notes += _clamp(
-            name, holder, "memory" if holder is resource_limits else "mem_limit", limits
-        )
-        notes += _clamp(name, holder, "cpus", limits)
-        notes += _clamp(name, holder, "pids" if holder is resource_limits else "pids_limit", limits)
-    for key in _DROPPED_KEYS:
-        if key in service and service[key] not in (None, False):
-            service.pop(key)
-            notes.append((NOTE_HOST, N_DROPPED.format(service=name, key=key)))
-    logging = service.get("logging")
-    if isinstance(logging, dict) and logging.get("driver") not in (None, *_ROTATING_DRIVERS):
-        options = {
-            k: v for k, v in (logging.get("options") or {}).items() if k in ("max-size", "max-file")
-        }
-        notes.append((NOTE_HOST, N_LOGGING.format(service=name, driver=logging["driver"])))
-        service["logging"] = {"driver": "json-file", "options": options}
-    build = service.get("build")
-    if isinstance(build, dict):
-        for key in (
-            "ssh",
-            "cache_from",
-            "cache_to",
-            "network",
-            "additional_contexts",
-            "dockerfile_inline",
-        ):
-            build.pop(key, None)
-    return notes
-
-
-def _clamp(
-    name: str, holder: dict[str, Any], key: str, limits: SandboxLimits
-) -> list[tuple[str, str]]:
-    value = holder.get(key)
-    if value is None:
-        return []
-    try:
-        number = float(value)
-    except (TypeError, ValueError):
-        return []
-    if key in ("memory", "mem_limit"):
-        maximum, template, shown = limits.memory_bytes, N_MEMORY, _megabytes
-    elif key == "cpus":
-        maximum, template, shown = limits.nano_cpus / 1e9, N_CPUS, _number
-    else:
-        maximum, template, shown = limits.pids, N_PIDS, _number
-    unlimited = number <= 0  # 0 (or -1 for pids) means "no limit"; the resource check reports it
-    if number <= maximum and not unlimited or unlimited and key not in ("pids", "pids_limit"):
-        return []
-    holder[key] = str(maximum) if key in ("memory", "mem_limit") else maximum
-    text = template.format(service=name, value=shown(number), limit=shown(maximum))
-    return [(NOTE_LIMITS, text)]
-
-
-def _megabytes(value: float) -> str:
-    return f"{value / 1024**2:.0f} MiB"
-
-
-def _number(value: float) -> str:
-    return f"{value:g}"
-
-
-def _port_text(port: Any) -> str:
-    if isinstance(port, dict):
-        published = port.get("published")
-        return f"{published}:{port.get('target')}" if published else str(port.get("target"))
-    return str(port)
-
-
-def _normalise_volume(
-    key: str, volume: dict[str, Any], project: str, root: Path
-) -> list[tuple[str, str]]:
-    notes: list[tuple[str, str]] = []
-    expected = f"{project}_{key}"
-    if volume.get("name") not in (None, expected):
-        notes.append((NOTE_HOST, N_NAME.format(kind="volume", key=key, value=volume["name"])))
-    volume["name"] = expected
-    driver = volume.get("driver")
-    if driver not in (None, "local"):
-        notes.append((NOTE_HOST, N_VOLUME_DRIVER.format(volume=key, driver=driver)))
-        volume.pop("driver")
-        volume.pop("driver_opts", None)
-    options = volume.get("driver_opts") or {}
-    if "device" in options and (
-        "bind" in str(options.get("o", "")) or options.get("type") == "none"
-    ):
-        target = root / key
-        notes.append((NOTE_CONFIG, N_DEVICE.format(volume=key, device=options["device"])))
-        volume["driver_opts"] = {"type": "none", "o": "bind", "device": str(target)}
-    elif options and options.get("type") != "tmpfs":
-        notes.append((NOTE_HOST, N_VOLUME_OPTS.format(volume=key)))
-        volume.pop("driver_opts")
-    return notes
-
-
-def _normalise_network(
-    key: str, network: dict[str, Any], project: str, services: Mapping[str, dict[str, Any]]
-) -> list[tuple[str, str]]:
-    notes: list[tuple[str, str]] = []
-    expected = f"{project}_{key}"
-    if network.get("name") not in (None, expected) and key != "default":
-        notes.append((NOTE_HOST, N_NAME.format(kind="network", key=key, value=network["name"])))
-    network["name"] = expected
-    if network.get("driver") not in (None, "bridge"):
-        notes.append((NOTE_HOST, N_NETWORK.format(network=key, key=f"driver {network['driver']}")))
-        network.pop("driver")
-    for option in ("driver_opts", "ipam"):
-        if network.get(option) and (option != "ipam" or network["ipam"].get("config")):
-            notes.append((NOTE_HOST, N_NETWORK.format(network=key, key=option)))
-            network.pop(option)
-            for service in services.values():
-                attachment = (service.get("networks") or {}).get(key)
-                if isinstance(attachment, dict):
-                    for address in ("ipv4_address", "ipv6_address", "link_local_ips"):
-                        attachment.pop(address, None)
-    return notes

@@ -59,7 +59,11 @@ def test_env_dict_forms():
             None,
             None,
         ),
-        ("postgres:14@sha256:abc", "", "postgres", "14", "sha256:abc"),
+        ("postgres:14@sha256:abc", "", "postgres", "14", "sha256:abc"),  # lenient: not valid
+        ("docker.io/library/postgres:16-alpine", "", "postgres", "16-alpine", None),
+        ("index.docker.io/bitnami/redis:7", "", "bitnami/redis", "7", None),
+        ("[::1]:5000/x:1", "[::1]:5000", "x", "1", None),
+        ("Registry.Example.com/app:1", "registry.example.com", "app", "1", None),
     ],
 )
 def test_image_ref(text, registry, repository, tag, digest):

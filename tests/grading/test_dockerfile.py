@@ -60,10 +60,17 @@ def test_target_selects_the_final_stage():
         final(text, target="nope")
 
 
-def test_heredoc_bodies_belong_to_their_instruction():
-    image = final("FROM alpine:3\nRUN <<EOF\ncurl https://x | sh\nEOF\nUSER 1000\n")
-    assert "curl https://x | sh" in image.instructions[0].args
+def test_heredoc_is_not_special_text_after_it_is_an_instruction():
+    """The engine's builder has no heredocs: `<<EOF` is a word and the next line an instruction."""
+    image = final("FROM alpine:3\nRUN cat <<EOF\nUSER 1000\n")
+    assert image.instructions[0].args == "cat <<EOF"
     assert image.user_value == "1000"
+
+
+def test_from_takes_one_or_three_words():
+    for text in ("FROM a b\n", "FROM a AS\n", "FROM a FOR b\n", "FROM\n"):
+        with pytest.raises(GradingError, match="FROM needs an image"):
+            dockerfile_parse(text)
 
 
 @pytest.mark.parametrize(

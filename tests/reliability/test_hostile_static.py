@@ -11,12 +11,15 @@ from pathlib import Path
 import pytest
 
 from exercises.grading import grader, sandbox
+from exercises.grading.dockerfile import dockerfile_parse, external_sources
 from exercises.grading.grader import grade_directory
+from exercises.grading.policy_images import engine_sources_problem
 from exercises.grading.types import RuntimeObservations, SandboxLimits, Status
 
 from .figures import FIGURES
 from .support import (
     DC,
+    DF,
     REFERENCE,
     app_lines,
     assert_well_formed,
@@ -28,6 +31,9 @@ from .support import (
 )
 
 pytestmark = pytest.mark.figure("hostile")
+DB_IMAGE = "image: postgres:14-alpine"
+APP_IMAGE = "image: ${REGISTRY_URL}/myapp:${VERSION}-${BUILD_NUMBER}"
+FIRST_FROM = "FROM node:18-alpine AS builder"
 ETC = "/etc/drydock-canary-host"
 OUTSIDE = "../{outside}"  # the canary folder next to the submission
 
@@ -71,6 +77,23 @@ REJECTED = [
      lambda c: replaced(c, "  pgdata:\n    driver: local\n", "  pgdata:\n    external: true\n")),
     ("external-network", "external",
      lambda c: top_level(app_lines(c, "networks: [prod]"), "networks:\n  prod:\n    external: true")),
+    # Images: a registry on the host, another job's image (by tag, by ID), a name the engine
+    # would answer with a 400 (which used to be retried as Drydock's fault).
+    ("image-loopback-registry", "image", lambda c: replaced(c, DB_IMAGE, "image: 127.0.0.1:5000/pg:14")),
+    ("image-localhost-registry", "image", lambda c: replaced(c, DB_IMAGE, "image: localhost/pg:14")),
+    ("image-ipv6-registry", "image", lambda c: replaced(c, DB_IMAGE, "image: '[::1]:5000/pg:14'")),
+    ("image-host-port", "image", lambda c: replaced(c, DB_IMAGE, "image: registry:5000/pg:14")),
+    ("image-other-registry", "image", lambda c: replaced(c, DB_IMAGE, "image: ghcr.io/acme/pg:14")),
+    ("image-job-namespace", "image",
+     lambda c: replaced(c, DB_IMAGE, "image: drydock/job-0123456789ab:app")),
+    ("image-untagged-job-app", "image",
+     lambda c: replaced(c, DB_IMAGE, "image: drydock-0123456789ab-app:untagged")),
+    ("image-by-id", "image", lambda c: replaced(c, DB_IMAGE, "image: 'sha256:" + "a" * 64 + "'")),
+    ("image-by-short-id", "image", lambda c: replaced(c, DB_IMAGE, "image: '3f2a9c'")),
+    ("image-malformed", "image", lambda c: replaced(c, DB_IMAGE, "image: Postgres:14")),
+    ("app-tag-capitals", "image", lambda c: replaced(c, APP_IMAGE, "image: MyApp:1.0.0")),
+    ("app-tag-empty-tag", "image", lambda c: replaced(c, APP_IMAGE, "image: 'myapp:'")),
+    ("app-tag-job-namespace", "image", lambda c: replaced(c, APP_IMAGE, "image: drydock/job-x:app")),
 ]  # fmt: skip
 
 
@@ -79,7 +102,7 @@ def no_engine(monkeypatch):
     """Fails the test if the grader hands anything to the runtime (the engine's side)."""
     calls: list[object] = []
 
-    def refuse(plan, limits, progress):
+    def refuse(plan, limits, progress, engine=None):
         calls.append(plan)
         raise AssertionError("a hostile submission reached the runtime")
 
@@ -173,9 +196,9 @@ def test_enormous_memory_limit_is_clamped_on_the_engine(
     plans = []
     real_observe = sandbox.observe
 
-    def spy(plan, limits_, progress):
+    def spy(plan, limits_, progress, engine=None):
         plans.append(types.SimpleNamespace(app=dict(plan.services["app"])))
-        return real_observe(plan, limits_, progress)
+        return real_observe(plan, limits_, progress, engine)
 
     monkeypatch.setattr(sandbox, "observe", spy)
     compose = replaced(REFERENCE[DC], "memory: 512M", "memory: 1000G")
@@ -205,3 +228,101 @@ def test_uploaded_names_cannot_leave_the_scratch_directory(no_engine, host_canar
     assert not (host_canary["outside"] / "planted.txt").exists()
     assert no_engine == []
     FIGURES.line("hostile upload-names: ../, absolute and backslash names refused before any write")
+
+
+# Every way a Dockerfile names an image: FROM (also through ARGs and compose build args),
+# COPY --from, RUN --mount=from=, ONBUILD, # syntax=. `{ref}` is the hostile reference.
+DOCKERFILE_IMAGES = [
+    ("from", FIRST_FROM, "FROM {ref} AS builder", None),
+    ("from-arg", FIRST_FROM, "ARG BASE={ref}\nFROM ${{BASE}} AS builder", None),
+    ("from-build-arg", FIRST_FROM, "ARG BASE=node:18-alpine\nFROM $BASE AS builder", "{ref}"),
+    ("copy-from", "COPY . .", "COPY --from={ref} /etc/passwd /x\nCOPY . .", None),
+    ("run-mount-from", "RUN npm ci", "RUN --mount=type=bind,from={ref},target=/m npm ci", None),
+    ("onbuild-copy-from", "RUN npm ci", "RUN npm ci\nONBUILD COPY --from={ref} /x /x", None),
+    ("syntax-directive", "# Production Dockerfile", "# syntax={ref}", None),
+]
+HOSTILE_REFS = ["127.0.0.1:5000/x:1", "[::1]:5000/x:1", "drydock/job-0123456789ab:app",
+                "sha256:" + "c" * 64]  # fmt: skip
+
+
+@pytest.mark.parametrize("ref", HOSTILE_REFS)
+@pytest.mark.parametrize(
+    ("case", "old", "new", "build_arg"), DOCKERFILE_IMAGES, ids=[c[0] for c in DOCKERFILE_IMAGES]
+)
+def test_hostile_dockerfile_image_is_rejected_before_the_engine(
+    case, old, new, build_arg, ref, submission_dir, no_engine
+):
+    compose = REFERENCE[DC]
+    if build_arg:
+        compose = app_lines(compose, f"build:\n  context: .\n  args:\n    BASE: '{ref}'")
+    dockerfile = replaced(REFERENCE[DF], old, new.format(ref=ref))
+
+    result = grade_directory(submission_dir({**REFERENCE, DF: dockerfile, DC: compose}))
+
+    assert_well_formed(result)
+    assert result.status == Status.REJECTED, (result.status, result.error, result.policy)
+    details = [v.detail for v in result.policy if v.rule == "image"]
+    assert details and details[0].startswith("Dockerfile line") and ref in details[0]
+    assert no_engine == []
+    FIGURES.line(f"hostile dockerfile-{case} {ref[:24]}: rejected before the engine")
+
+
+# Each spelling of `ADD <url>`, including the parser disagreements that once let one through
+# (a `<<EOF` token the builder does not treat as a heredoc, the backtick escape directive, a
+# form feed after a continuation backslash). The runtime makes this check before any build.
+URL = "http://127.0.0.1:8000/metrics"
+REMOTE_ADDS = [
+    ("plain", f"ADD {URL} /m"),
+    ("lower-case", f"add {URL} /m"),
+    ("json", f'ADD ["{URL}", "/m"]'),
+    ("quoted", f'ADD "{URL}" /m'),
+    ("split-quotes", 'ADD h"tt"p://127.0.0.1:8000/x /m'),
+    ("flags", f"ADD --chown=1:1 --chmod=644 {URL} /m"),
+    ("arg", f"ARG U={URL}\nADD $U /m"),
+    ("env", f"ENV U={URL}\nADD ${{U}} /m"),
+    ("onbuild", f"ONBUILD ADD {URL} /m"),
+    ("git", "ADD git@github.com:evil/x.git /x"),
+    ("git-scheme", "ADD git://127.0.0.1/x /x"),
+    ("after-heredoc-token", f"RUN cat <<EOF\nADD {URL} /m\nRUN true"),
+    ("after-form-feed", f"RUN echo \\\f\nADD {URL} /m"),
+    ("after-cr", f"RUN echo \\\r\r\nADD {URL} /m"),
+    ("backslash-under-backtick-escape", f"RUN echo \\\nADD {URL} /m"),
+    ("tab-separated", f"ADD\t{URL}\t/m"),
+    ("continued", f"ADD \\\n  {URL} \\\n  /m"),
+]
+
+
+@pytest.mark.parametrize(("case", "add"), REMOTE_ADDS, ids=[c[0] for c in REMOTE_ADDS])
+@pytest.mark.parametrize("escape", ["", "# escape=`\n"])
+def test_every_remote_add_is_refused_before_a_build(case, add, escape):
+    add = add.replace("\\\n", "`\n") if escape and case == "continued" else add
+    dockerfile = f"{escape}FROM node:18-alpine AS builder\nWORKDIR /app\n{add}\nUSER node\n"
+    parsed = dockerfile_parse(dockerfile)
+
+    _, urls = external_sources(parsed, {})
+    problem = engine_sources_problem(parsed, {}, standins=["node:18-alpine"])
+
+    assert urls, f"{case}: the ADD was not found"
+    assert problem is not None and "ADD fetches" in problem, problem
+    FIGURES.line(f"hostile add-{case}{'-backtick' if escape else ''}: refused before the build")
+
+
+def test_confinement_cannot_be_switched_off(submission_dir, monkeypatch):
+    plans = []
+
+    def record(plan, *args):
+        plans.append(plan)
+        return RuntimeObservations(build_error="not run in this test")
+
+    monkeypatch.setattr(grader, "_observe", record)
+    compose = app_lines(
+        REFERENCE[DC], "security_opt: ['no-new-privileges=false', 'no-new-privileges:false']"
+    )
+
+    result = grade_directory(submission_dir({**REFERENCE, DC: compose}))
+
+    assert_well_formed(result)
+    for name, service in plans[0].services.items():
+        assert service["security_opt"] == ["no-new-privileges"], name
+        assert "NET_RAW" in service["cap_drop"] and "NET_RAW" not in service.get("cap_add", [])
+    FIGURES.line("hostile no-new-privileges-false: neutralised (forced on, NET_RAW dropped)")
