@@ -12,7 +12,13 @@ from exercises.selectors.findings import (
 
 from .conftest import DEVELOPMENT
 
-COMPOSE = DEVELOPMENT["docker-compose.yml"]  # app: line 3, NODE_ENV line 11, db: 15, ports 21
+COMPOSE = DEVELOPMENT["docker-compose.yml"]
+
+
+def line_of(text: str, needle: str, after: int = 0) -> int:
+    """The 1-based line of the first `needle` at or after line `after`."""
+    lines = text.splitlines()
+    return next(i + 1 for i, line in enumerate(lines) if i + 1 >= after and needle in line)
 
 
 def check(check_id: str, *evidence: str, passed: bool = False) -> dict:
@@ -21,8 +27,9 @@ def check(check_id: str, *evidence: str, passed: bool = False) -> dict:
 
 def test_compose_positions_come_from_the_yaml_nodes():
     services = compose_positions(COMPOSE)
-    assert services["app"][0] == 3 and services["db"][0] == 15
-    assert ("ports", 21) in services["db"][1]
+    db = line_of(COMPOSE, "  db:")
+    assert services["app"][0] == line_of(COMPOSE, "  app:") and services["db"][0] == db
+    assert ("ports", line_of(COMPOSE, "ports:", after=db)) in services["db"][1]
     assert compose_positions("services: [") == {}
 
 

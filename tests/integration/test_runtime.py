@@ -289,3 +289,29 @@ def test_the_reference_health_check_fails_with_the_database_down(make_plan):
     obs, _, _ = observe(make_plan())
     assert obs.services["app"].health_ok is True
     assert obs.services["app"].health_ok_db_down is False
+
+
+GUIDE_DOCKERFILE = """# syntax=docker/dockerfile:1
+ARG NODE_VERSION=18
+FROM --platform=$BUILDPLATFORM node:${NODE_VERSION}-alpine
+ENV NODE_ENV production
+WORKDIR /usr/src/app
+RUN --mount=type=bind,source=package.json,target=package.json \\
+    --mount=type=bind,source=package-lock.json,target=package-lock.json \\
+    --mount=type=cache,target=/root/.npm \\
+    npm ci
+COPY . .
+RUN npm run build
+USER node
+EXPOSE 3000
+CMD ["node", "dist/server.js"]
+"""
+
+
+def test_docker_s_own_node_guide_dockerfile_builds_with_buildkit(make_plan):
+    """Docker's Node.js guide (BuildKit bind and cache mounts, `FROM --platform`, `# syntax=`)
+    builds offline on the grading engine and is graded on its merits."""
+    obs, _, _ = observe(make_plan(dockerfile=GUIDE_DOCKERFILE))
+    assert obs.build_ok, obs.build_error
+    assert "syntax=` line was ignored" in obs.log
+    assert obs.services["app"].started and obs.http_health_status == 200, obs.run_error

@@ -16,28 +16,18 @@ import socket
 import threading
 import time
 from collections.abc import Mapping
-from dataclasses import dataclass
 from typing import Any
 
 import docker
 import docker.errors
 
 from ..types import ProgressCallback, ProjectFile, SandboxLimits, Stage, no_progress
+from .buildkit import buildkit_build, needs_buildkit
 from .client import Deadline, EngineAPIClient, TailBuffer, address_of, tls_config
 from .errors import Origin, engine_error, is_learner_error, one_line
 from .files import context_files, tar_bytes
 from .limits import BuildCgroup, DiskGuard, _BuildWrites
-
-
-@dataclass
-class BuildOutcome:
-    ok: bool
-    image_id: str | None = None
-    error: str | None = None  # a learner-visible one-line reason
-    log: str = ""
-    duration_ms: int = 0
-    timed_out: bool = False
-    pids_limited: bool = False
+from .outcome import BuildOutcome
 
 
 class _BuildAPI(EngineAPIClient):
@@ -151,6 +141,12 @@ def build_image(
     Learner faults (the Dockerfile fails, the build overruns `limits.build_timeout_s`) come
     back as `BuildOutcome(ok=False, error=...)`; engine failures raise `InfrastructureError`.
     """
+    entry = context.get(dockerfile)
+    if entry is not None and needs_buildkit(entry.content.decode("utf-8", "replace")):
+        return buildkit_build(
+            client, context=context, dockerfile=dockerfile, tag=tag, labels=labels,
+            limits=limits, progress=progress, buildargs=buildargs, target=target, what=what,
+        )  # fmt: skip
     started = time.monotonic()
     deadline = Deadline(limits.build_timeout_s)
     buffer = TailBuffer(limits.log_bytes)
