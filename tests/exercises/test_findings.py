@@ -54,22 +54,24 @@ def test_each_finding_lands_on_the_line_it_is_about():
     }
     assert found == {
         ("Dockerfile", 2, "warning"),
-        ("docker-compose.yml", 22, "error"),  # the `- "5432:5432"` item under ports
-        ("docker-compose.yml", 19, "error"),  # POSTGRES_PASSWORD
-        ("docker-compose.yml", 3, "error"),  # no limit anywhere: the service's own line
-        ("docker-compose.yml", 11, "error"),  # NODE_ENV=development
+        ("docker-compose.yml", line_of(COMPOSE, '- "5432:5432"'), "error"),  # the ports item
+        ("docker-compose.yml", line_of(COMPOSE, "POSTGRES_PASSWORD"), "error"),
+        ("docker-compose.yml", line_of(COMPOSE, "  app:"), "error"),  # no limit: the service line
+        ("docker-compose.yml", line_of(COMPOSE, "NODE_ENV=development"), "error"),
     }
 
 
 def test_a_yaml_error_gets_the_parsers_line_column_and_an_excerpt():
     broken = COMPOSE.replace("    image: postgres:latest\n", "    image: postgres:latest: x\n")
-    assert yaml_error_mark(broken) == (16, 27)
+    line = line_of(broken, "postgres:latest: x")
+    assert yaml_error_mark(broken) == (line, 27)
     result = {"status": "error", "checks": [],
-              "error": "docker-compose.yml is not valid YAML: line 16: mapping values are not allowed"}  # fmt: skip
+              "error": f"docker-compose.yml is not valid YAML: line {line}: mapping values are not allowed"}  # fmt: skip
     files = {**DEVELOPMENT, "docker-compose.yml": broken}
     [finding] = result_findings(result=result, files=files)
-    assert (finding.file, finding.line, finding.column) == ("docker-compose.yml", 16, 27)
+    assert (finding.file, finding.line, finding.column) == ("docker-compose.yml", line, 27)
     excerpt = error_excerpt(result=result, files=files)
-    assert [n for n, _ in excerpt.lines] == [14, 15, 16] and excerpt.caret_pad == " " * 26
+    assert [n for n, _ in excerpt.lines] == [line - 2, line - 1, line]
+    assert excerpt.caret_pad == " " * 26
     lines = dict(annotated_files(files=files, findings=[finding]))["docker-compose.yml"]
-    assert lines[15].severity == "error" and lines[14].severity == ""
+    assert lines[line - 1].severity == "error" and lines[line - 2].severity == ""
