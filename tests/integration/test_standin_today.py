@@ -67,7 +67,7 @@ TODAYS_TAGS = [
     "redis:alpine",
     "nginx:alpine",
     "nginx:1.27-alpine",
-    "gcr.io/distroless/nodejs22-debian12",
+    "gcr.io/distroless/nodejs22-debian12:latest",
 ]
 DISTROLESS = "gcr.io/distroless/nodejs22-debian12:latest"
 
