@@ -225,6 +225,11 @@ def test_package_outside_the_offline_set_fails_with_a_clear_message(client, imag
     )
     assert "nodejs-xyz is not in the offline package set" in apt, apt
     assert "curl" in apt.split("packages available offline:")[-1], apt
+    # postgres images carry only the tools half; apt must not read "g++" as a pattern there
+    regex = build_log_of_failure(
+        client, "FROM postgres:17\nRUN apt-get update && apt-get install -y g++\n"
+    )
+    assert "g++ is not in the offline package set" in regex, regex
 
 
 # --------------------------------------------------------------------------------------
