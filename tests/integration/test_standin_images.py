@@ -22,10 +22,9 @@ import time
 import uuid
 from pathlib import Path
 
+import docker
 import psycopg
 import pytest
-
-import docker
 
 pytestmark = [pytest.mark.engine]
 
@@ -55,8 +54,11 @@ def standin_tags() -> list[str]:
 # --------------------------------------------------------------------------------------
 
 
-@pytest.fixture(scope="module")
-def client():
+def engine_session():
+    """A client for the engine; afterwards, remove everything this test run made.
+
+    A plain generator, so that every stand-in test module can wrap it in its own fixture.
+    """
     try:
         c = docker.from_env(timeout=120)
         c.ping()
@@ -81,7 +83,12 @@ def client():
 
 
 @pytest.fixture(scope="module")
-def images(client) -> dict:
+def client():
+    yield from engine_session()
+
+
+def standin_images(client) -> dict:
+    """Every stand-in tag the build script knows, as docker images (all must exist)."""
     tags = standin_tags()
     found, missing = {}, []
     for tag in tags:
@@ -91,6 +98,11 @@ def images(client) -> dict:
             missing.append(tag)
     assert not missing, f"stand-in images missing: {missing} (run docker/standins/build)"
     return found
+
+
+@pytest.fixture(scope="module")
+def images(client) -> dict:
+    return standin_images(client)
 
 
 def run_container(client, image, **kwargs):

@@ -3,7 +3,8 @@
 # Follows the official postgres image's docker-entrypoint.sh:
 #   * POSTGRES_PASSWORD / POSTGRES_USER / POSTGRES_DB / POSTGRES_INITDB_ARGS /
 #     POSTGRES_HOST_AUTH_METHOD, each also as a *_FILE variant (docker secrets);
-#   * PGDATA (default /var/lib/postgresql/data) is initialised on first start: run as
+#   * PGDATA (default /var/lib/postgresql/data; /var/lib/postgresql/18/docker in the tags
+#     that stand in for 18+, which refuse a mount at the old path) is initialised on first start: run as
 #     root, the data dir is created/chowned and the script re-runs itself as "postgres";
 #   * /docker-entrypoint-initdb.d/*.sh|*.sql|*.sql.gz|*.sql.xz|*.sql.zst run once, against a
 #     temporary server that listens on the unix socket only;
@@ -153,6 +154,54 @@ docker_setup_env() {
 	if [ -s "$PGDATA/PG_VERSION" ]; then
 		DATABASE_ALREADY_EXISTS='true'
 	fi
+	# the 18+ layout (postgres:18, :latest, :alpine): PGDATA=/var/lib/postgresql/18/docker,
+	# one VOLUME at /var/lib/postgresql. Like the official image, refuse to start next to
+	# data (or a mount) at the old /var/lib/postgresql/data, which would not be used.
+	declare -g -a OLD_DATABASES=()
+	if [ -z "$DATABASE_ALREADY_EXISTS" ]; then
+		case "$PGDATA" in
+			/var/lib/postgresql/[0-9]*/docker)
+				local d
+				for d in /var/lib/postgresql /var/lib/postgresql/data; do
+					if [ -s "$d/PG_VERSION" ]; then
+						OLD_DATABASES+=( "$d (PG_VERSION $(< "$d/PG_VERSION"))" )
+					fi
+				done
+				if [ "${#OLD_DATABASES[@]}" -eq 0 ] && mountpoint -q /var/lib/postgresql/data 2>/dev/null; then
+					OLD_DATABASES+=( '/var/lib/postgresql/data (unused mount/volume)' )
+				fi
+				;;
+		esac
+	fi
+}
+
+docker_error_old_databases() {
+	if [ "${#OLD_DATABASES[@]}" -gt 0 ]; then
+		cat >&2 <<-EOE
+			Error: in 18+, these Docker images are configured to store database data in a
+			       format which is compatible with "pg_ctlcluster" (specifically, using
+			       major-version-specific directory names).  This better reflects how
+			       PostgreSQL itself works, and how upgrades are to be performed.
+
+			       See also https://github.com/docker-library/postgres/pull/1259
+
+			       Counter to that, there appears to be PostgreSQL data in:
+			         ${OLD_DATABASES[*]}
+
+			       This is usually the result of upgrading the Docker image without
+			       upgrading the underlying database using "pg_upgrade" (which requires both
+			       versions).
+
+			       The suggested container configuration for 18+ is to place a single mount
+			       at /var/lib/postgresql which will then place PostgreSQL data in a
+			       subdirectory, allowing usage of "pg_upgrade --link" without mount point
+			       boundary issues.
+
+			       See https://github.com/docker-library/postgres/issues/37 for a (long)
+			       discussion around this process, and suggestions for how to do so.
+		EOE
+		exit 1
+	fi
 }
 
 pg_setup_hba_conf() {
@@ -200,6 +249,7 @@ _main() {
 
 	if [ "$1" = 'postgres' ] && ! _pg_want_help "$@"; then
 		docker_setup_env
+		docker_error_old_databases
 		docker_create_db_directories
 		if [ "$(id -u)" = '0' ]; then
 			# then restart script as postgres user
