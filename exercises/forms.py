@@ -12,6 +12,7 @@ from django import forms
 from django.urls import reverse
 
 from . import services
+from .services.archives import archive_files
 
 # form field → file name in the submission
 EDITORS = {
@@ -69,6 +70,11 @@ class SubmissionForm(forms.Form):
     dockerignore_upload = forms.FileField(
         label="…or upload your .dockerignore", required=False, allow_empty_file=True
     )
+    archive = forms.FileField(
+        label="…or upload your project as a .zip",
+        required=False,
+        help_text="Replaces the files above; executable scripts (an entrypoint) stay executable.",
+    )
     extra_files = MultipleFileField(
         label="Extra files (optional)",
         required=False,
@@ -88,6 +94,7 @@ class SubmissionForm(forms.Form):
             })  # fmt: skip
         self.submission_files: dict[str, str] = {}
         self.kept: dict[str, str] = {}  # extra files carried over to the next try
+        self.executables: set[str] = set()  # files of a .zip upload with an execute bit
         self.prefilled_from = None  # the submission whose files the editors start with
 
     def _keep_text(self, field: str, raw: bytes) -> None:
@@ -135,6 +142,14 @@ class SubmissionForm(forms.Form):
             for n, c in extras.items()
             if n not in FIELD_OF and _is_text(c)
         }
+        archive = cleaned.get("archive")
+        if archive:
+            try:
+                files, self.executables = archive_files(data=archive.read())
+            except services.SubmissionError as error:
+                for message in (m for messages in error.errors.values() for m in messages):
+                    self.add_error("archive", message)
+                return cleaned
         try:
             self.submission_files = services.submission_files_clean(files=files)
         except services.SubmissionError as error:

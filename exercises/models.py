@@ -121,6 +121,9 @@ class Submission(models.Model):
         default=False, help_text="The broker or the engine was unreachable; grading will resume."
     )
     files = models.JSONField(default=dict, help_text="File name → UTF-8 text, as submitted.")
+    executables = models.JSONField(
+        default=list, blank=True, help_text="Files submitted with an execute bit (from a .zip)."
+    )
     static_result = models.JSONField(null=True, blank=True)
     result = models.JSONField(null=True, blank=True)
     score = models.PositiveSmallIntegerField(

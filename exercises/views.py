@@ -47,8 +47,9 @@ def exercise_detail(request, slug: str):
             if form.is_valid():
                 try:
                     submission = services.submission_create(
-                        learner=request.user, exercise=exercise, files=form.submission_files
-                    )
+                        learner=request.user, exercise=exercise, files=form.submission_files,
+                        executables=form.executables,
+                    )  # fmt: skip
                 except services.SubmissionRateLimited as error:
                     form.add_error(None, str(error))
                     status = 429

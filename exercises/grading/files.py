@@ -52,6 +52,10 @@ class Submission:
     dockerfile: str
     compose: str
     violations: list[PolicyViolation] = field(default_factory=list)
+    executables: frozenset[str] = frozenset()  # files with an execute bit (entrypoint scripts)
+
+    def mode(self, name: str) -> int:
+        return 0o755 if name in self.executables else 0o644
 
     def text(self, name: str) -> str:
         return self.files[name].decode("utf-8-sig")
@@ -64,6 +68,7 @@ def submission_load(directory: Path) -> Submission:
         raise GradingError(NO_DIRECTORY.format(path=directory))
     root = root.resolve()
     files: dict[str, bytes] = {}
+    executables: set[str] = set()
     violations: list[PolicyViolation] = []
     for current, dirs, names in os.walk(root):
         dirs[:] = sorted(d for d in dirs if d not in SKIPPED_DIRS)
@@ -79,9 +84,11 @@ def submission_load(directory: Path) -> Submission:
                 _read_symlink(path, root, name, files, violations)
             elif entry in names:
                 files[safe_name(name)] = _read_regular(path, name)
+                if path.lstat().st_mode & 0o111:
+                    executables.add(safe_name(name))
             if len(files) > MAX_FILES:
                 raise GradingError(TOO_MANY)
-    return _submission(files, violations)
+    return _submission(files, violations, executables)
 
 
 def submission_from_files(files: dict[str, bytes]) -> Submission:
@@ -114,7 +121,9 @@ def safe_name(name: str) -> str:
     return clean
 
 
-def _submission(files: dict[str, bytes], violations: list[PolicyViolation]) -> Submission:
+def _submission(
+    files: dict[str, bytes], violations: list[PolicyViolation], executables: set[str] | None = None
+) -> Submission:
     if sum(len(content) for content in files.values()) > MAX_TOTAL_BYTES:
         raise GradingError(TOO_MUCH)
     for name, content in files.items():
@@ -124,7 +133,10 @@ def _submission(files: dict[str, bytes], violations: list[PolicyViolation]) -> S
         raise GradingError(NO_DOCKERFILE)
     if compose is None:
         raise GradingError(NO_COMPOSE)
-    return Submission(files=files, dockerfile=DOCKERFILE, compose=compose, violations=violations)
+    return Submission(
+        files=files, dockerfile=DOCKERFILE, compose=compose, violations=violations,
+        executables=frozenset(executables or ()) & frozenset(files),
+    )  # fmt: skip
 
 
 def _read_regular(path: Path, name: str) -> bytes:

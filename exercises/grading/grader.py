@@ -21,7 +21,7 @@ import shutil
 import tempfile
 import time
 import uuid
-from collections.abc import Mapping
+from collections.abc import Collection, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -119,6 +119,7 @@ def grade_files(
     progress: ProgressCallback = no_progress,
     limits: SandboxLimits | None = None,
     engine: EngineAddress | None = None,
+    executables: Collection[str] = (),
 ) -> GradeResult:
     """Grade uploaded contents (relative name -> bytes): written to a scratch directory,
     then graded exactly like a directory. Names and sizes are checked before any write."""
@@ -128,7 +129,7 @@ def grade_files(
         try:
             submission_from_files(dict(files))
             for name, content in files.items():
-                _write(upload, name, content)
+                _write(upload, name, content, mode=0o755 if name in executables else 0o644)
         except GradingError as exc:
             return _error(exercise, static_only, str(exc), started)
         return grade_directory(
@@ -370,20 +371,20 @@ def _prepare_workdir(
     else:
         logger.warning(STARTER_MISSING.format(exercise=exercise, path=starter))
     for name, content in submission.files.items():
-        _write(workdir, name, content)
+        _write(workdir, name, content, mode=submission.mode(name))
     for name, text in supplied.items():
         _write(workdir, name, text.encode("utf-8"))
     return workdir
 
 
-def _write(root: Path, name: str, content: bytes) -> None:
+def _write(root: Path, name: str, content: bytes, *, mode: int = 0o644) -> None:
     target = root / safe_name(name)
     try:
         target.parent.mkdir(parents=True, exist_ok=True)
         if target.is_symlink() or target.is_dir():
             raise IsADirectoryError(name)
         target.write_bytes(content)
-        target.chmod(0o644)  # secret files are read by a non-root user in the container
+        target.chmod(mode)  # 0644 at least: secret files are read by a non-root user
     except OSError:
         raise GradingError(CANNOT_WRITE.format(name=name)) from None
 

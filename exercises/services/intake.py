@@ -5,7 +5,7 @@ from __future__ import annotations
 import logging
 import re
 from collections import defaultdict
-from collections.abc import Mapping
+from collections.abc import Collection, Mapping
 from datetime import datetime
 from functools import partial
 from math import ceil
@@ -111,11 +111,13 @@ def is_internal_error(result: dict[str, Any]) -> bool:
     )
 
 
-def static_grade(*, exercise_slug: str, files: Mapping[str, str]) -> dict[str, Any] | None:
+def static_grade(
+    *, exercise_slug: str, files: Mapping[str, str], executables: Collection[str] = ()
+) -> dict[str, Any] | None:
     """The static result (no engine, a few hundred ms), or None when it could not be computed."""
     try:
         result = grader.grade_files(
-            as_bytes(files), exercise=exercise_slug, static_only=True
+            as_bytes(files), exercise=exercise_slug, static_only=True, executables=executables
         ).to_json()
     except Exception:  # InfrastructureError (a tool missing...): the worker will report it properly
         logger.exception("static grading failed for a submission to %s", exercise_slug)
@@ -141,7 +143,11 @@ def submission_rate_check(*, learner: User, now: datetime | None = None) -> None
 
 
 def submission_create(
-    *, learner: User, exercise: Exercise, files: Mapping[str, bytes | str]
+    *,
+    learner: User,
+    exercise: Exercise,
+    files: Mapping[str, bytes | str],
+    executables: Collection[str] = (),
 ) -> Submission:
     """Accept a learner's files: validate, grade statically, rate-limit, then enqueue the full grading.
 
@@ -151,7 +157,8 @@ def submission_create(
     transaction commits.
     """
     cleaned = submission_files_clean(files=files)
-    static = static_grade(exercise_slug=exercise.slug, files=cleaned)
+    executables = sorted(set(executables) & set(cleaned))
+    static = static_grade(exercise_slug=exercise.slug, files=cleaned, executables=executables)
     settled = settles_statically(static)
     now = timezone.now()
     _check_quota(learner=learner, settled=settled, now=now)  # cheap early answer
@@ -162,6 +169,7 @@ def submission_create(
             learner=learner,
             exercise=exercise,
             files=cleaned,
+            executables=executables,
             static_result=static,
             mode="static" if settings.DRYDOCK_GRADING_STATIC_ONLY else "full",
             created_at=now,

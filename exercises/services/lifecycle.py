@@ -149,6 +149,7 @@ def submission_grade(*, submission_id: int, task_id: str, retry: int = 0, retrie
             exercise=submission.exercise.slug,
             static_only=submission.mode == "static",
             progress=progress,
+            executables=submission.executables or (),
         )
     except TRANSIENT_ERRORS as error:
         logger.warning("submission %s: infrastructure fault: %s", submission_id, error)

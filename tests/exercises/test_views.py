@@ -495,3 +495,66 @@ def test_every_aria_describedby_points_at_an_element_of_the_page(client, learner
     for ids in described:
         for target in ids.split():
             assert f'id="{target}"' in page, target
+
+
+def _zip(members: dict[str, tuple[bytes, int]]) -> bytes:
+    import io
+    import zipfile
+
+    buffer = io.BytesIO()
+    with zipfile.ZipFile(buffer, "w") as archive:
+        for name, (content, mode) in members.items():
+            info = zipfile.ZipInfo(name)
+            info.external_attr = mode << 16
+            archive.writestr(info, content)
+    return buffer.getvalue()
+
+
+def test_a_zip_upload_replaces_the_editors_and_keeps_executable_scripts_executable(
+    client, learner, exercise, grader, enqueued
+):
+    client.force_login(learner)
+    archive = _zip({
+        "project/Dockerfile": (REFERENCE["Dockerfile"].encode(), 0o100644),
+        "project/docker-compose.yml": (REFERENCE["docker-compose.yml"].encode(), 0o100644),
+        "project/docker-entrypoint.sh": (b"#!/bin/sh\nexec \"$@\"\n", 0o100755),
+        "__MACOSX/project/._Dockerfile": (b"junk", 0o100644),
+    })  # fmt: skip
+    response = client.post(URL, {
+        "dockerfile": "", "compose": "",
+        "archive": SimpleUploadedFile("project.zip", archive, "application/zip"),
+    })  # fmt: skip
+    assert response.status_code == 302
+    submission = Submission.objects.get()
+    assert set(submission.files) == {"Dockerfile", "docker-compose.yml", "docker-entrypoint.sh"}
+    assert submission.executables == ["docker-entrypoint.sh"]
+
+
+@pytest.mark.parametrize(
+    ("members", "message"),
+    [
+        ({"link": (b"/etc/passwd", 0o120777)}, "is a symbolic link"),
+        ({"big.txt": (b"x" * (300 * 1024), 0o100644)}, "larger than 256 KiB"),
+        ({f"f{i}.txt": (b"x", 0o100644) for i in range(12)}, "more than 8 files"),
+    ],
+)
+def test_a_zip_that_cannot_be_graded_is_explained(
+    client, learner, exercise, grader, enqueued, members, message
+):
+    client.force_login(learner)
+    response = client.post(URL, {
+        "dockerfile": "", "compose": "",
+        "archive": SimpleUploadedFile("project.zip", _zip(members), "application/zip"),
+    })  # fmt: skip
+    assert response.status_code in (200, 422)
+    assert message in response.content.decode()
+    assert not Submission.objects.exists()
+
+
+def test_not_a_zip_is_explained(client, learner, exercise, grader, enqueued):
+    client.force_login(learner)
+    response = client.post(URL, {
+        "dockerfile": "", "compose": "",
+        "archive": SimpleUploadedFile("project.zip", b"not a zip", "application/zip"),
+    })  # fmt: skip
+    assert "not a .zip archive" in response.content.decode()

@@ -315,3 +315,29 @@ def test_docker_s_own_node_guide_dockerfile_builds_with_buildkit(make_plan):
     assert obs.build_ok, obs.build_error
     assert "syntax=` line was ignored" in obs.log
     assert obs.services["app"].started and obs.http_health_status == 200, obs.run_error
+
+
+ENTRYPOINT_SCRIPT = b'#!/bin/sh\necho "entrypoint ran"\nexec "$@"\n'
+
+
+@pytest.mark.parametrize("executable", [True, False])
+def test_an_executable_entrypoint_script_keeps_its_mode(standins, executable):
+    """The execute bit of a learner's script reaches the image (no RUN chmod needed), as on
+    their own machine; without it the container cannot start — the same as there."""
+    from exercises.grading.grader import grade_files
+
+    dockerfile = REFERENCE_DOCKERFILE.replace(
+        "USER appuser", "COPY docker-entrypoint.sh /usr/local/bin/\nUSER appuser", 1
+    ).replace('CMD ["node"', 'ENTRYPOINT ["docker-entrypoint.sh"]\nCMD ["node"', 1)
+    files = {
+        "Dockerfile": dockerfile.encode(),
+        "docker-compose.yml": REFERENCE_COMPOSE.encode(),
+        "docker-entrypoint.sh": ENTRYPOINT_SCRIPT,
+    }
+    result = grade_files(
+        files, limits=LIMITS, executables=["docker-entrypoint.sh"] if executable else []
+    )
+    if executable:
+        assert "entrypoint ran" in result.log and result.status.value == "passed", result.log[-1500:]
+    else:
+        assert "entrypoint ran" not in result.log and result.status.value == "failed"
