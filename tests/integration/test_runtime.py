@@ -263,7 +263,7 @@ def test_exec_gives_up_at_its_deadline(docker_client, standins):
 CANNOT_FAIL = {
     "node-ignores-the-status": (
         '["CMD", "node", "-e", "require(\'http\').get(\'http://localhost:3000/health\', '
-        '() => process.exit(0)).on(\'error\', () => process.exit(0))"]'
+        "() => process.exit(0)).on('error', () => process.exit(0))\"]"
     ),
     "wget-output-to-a-pipe": '["CMD-SHELL", "wget -qO- http://localhost:3000/health | cat"]',
     "shell-fallback": '["CMD-SHELL", "wget -q --spider http://localhost:3000/health; [ 1 ]"]',
@@ -338,6 +338,18 @@ def test_an_executable_entrypoint_script_keeps_its_mode(standins, executable):
         files, limits=LIMITS, executables=["docker-entrypoint.sh"] if executable else []
     )
     if executable:
-        assert "entrypoint ran" in result.log and result.status.value == "passed", result.log[-1500:]
+        assert "entrypoint ran" in result.log and result.status.value == "passed", result.log[
+            -1500:
+        ]
     else:
         assert "entrypoint ran" not in result.log and result.status.value == "failed"
+
+
+def test_an_old_official_tag_is_graded_with_a_substitute_stand_in(make_plan):
+    dockerfile = REFERENCE_DOCKERFILE.replace("FROM node:18-alpine", "FROM node:14.17.3-alpine3.14")
+    obs, _, _ = observe(make_plan(dockerfile=dockerfile))
+    assert obs.build_ok, obs.build_error
+    assert (
+        "node:14.17.3-alpine3.14 is not available offline: graded with the stand-in node:18-alpine"
+        in obs.notes
+    )

@@ -40,6 +40,7 @@ from .limits import DiskGuard, container_writes
 from .probes import _Probes
 from .stack import _Running, _Stack
 from .storage import JobStorage
+from .substitutes import substitute, substitute_note
 
 
 def observe(
@@ -224,7 +225,13 @@ class _Session(_Stack, _ContainerSpecs, _Probes):
                 "sandbox have no network; COPY the file from your project instead"
             )
         for source in {s.ref: s for s in images}.values():
-            if standin_image(self.client, source.ref) is None:
+            attrs = standin_image(self.client, source.ref)
+            note = substitute_note(attrs, source.ref) if attrs else None
+            if attrs is None and (found := substitute(self.client, source.ref)):
+                attrs, note = found
+            if note:
+                self.note(note)
+            if attrs is None:
                 return (
                     f"base image not available in the sandbox ({source.what} {source.ref}, Dockerfile "
                     f"line {source.line}): nothing can be pulled here, use one of the sandbox's base images"

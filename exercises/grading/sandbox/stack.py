@@ -22,6 +22,7 @@ from .containers import Share, job_shares, service_share
 from .errors import ContainerRejected, Origin, StartRefused
 from .files import tar_bytes
 from .health import HealthSpec, health_spec
+from .substitutes import substitute, substitute_note
 
 
 def start_order(services: dict[str, dict[str, Any]]) -> list[str]:
@@ -133,6 +134,11 @@ class _Stack:
         if name == plan.app_service or (ref and ref == plan.app_image_tag):
             return (self.image_id or "", self.image_attrs) if self.image_id else None
         attrs = standin_image(self.client, ref) if ref else None
+        note = substitute_note(attrs, ref) if attrs else None
+        if attrs is None and ref and (found := substitute(self.client, ref)):
+            attrs, note = found
+        if note:
+            self.note(note)
         return (attrs["Id"], attrs) if attrs else None
 
     def prepare_service(self, name: str) -> _Prepared | None:

@@ -1,0 +1,95 @@
+"""Substitute stand-ins for official image tags the sandbox does not have.
+
+Real Dockerfiles name many tags: `node:14.17.3-alpine3.14`, `node:16-bullseye`, `postgres:16.4`.
+Nothing can be pulled, and no set of stand-ins has every patch release, so rather than failing
+a build over a tag, the sandbox grades with the closest stand-in of the same image and flavour
+(the nearest supported major, alpine / slim / full) and says so in a `sandbox:` note. The
+static rules still judge the tag the learner wrote. Only official images the stand-ins imitate
+are substituted; anything else (a vendor's base image, a digest) stays unavailable.
+
+The substitute is made available under the requested name by tagging the stand-in image with
+it on the grading engine: every job asking for that name gets the same stand-in, the image
+keeps its stand-in labels (so `org.drydock.standin.for` tells which one it really is), and no
+job's own image is ever given a shared name.
+"""
+
+from __future__ import annotations
+
+import re
+from typing import Any
+
+import docker
+
+from .client import LABEL_STANDIN, engine_call, standin_image
+
+STANDIN_FOR = LABEL_STANDIN + ".for"
+NODE_MAJORS = (18, 20, 22, 24, 26)
+POSTGRES_MAJORS = (14, 15, 16, 17, 18)
+SUBSTITUTED = "sandbox: {ref} is not available offline: graded with the stand-in {standin}"
+_REF = re.compile(r"(?:docker\.io/)?(?:library/)?(?P<repo>[a-z0-9]+):(?P<tag>[\w][\w.-]{0,127})")
+
+
+def _nearest(major: int, majors: tuple[int, ...]) -> int:
+    """The smallest supported major at or above `major` (the oldest still supported below)."""
+    return next((m for m in majors if m >= major), majors[-1])
+
+
+def _flavour(tag: str) -> str:
+    if "alpine" in tag:
+        return "alpine"
+    if "slim" in tag:
+        return "slim"
+    return ""
+
+
+def candidate(ref: str) -> str | None:
+    """The stand-in tag that stands in for `ref`, or None when none should."""
+    match = _REF.fullmatch(ref)
+    if match is None:
+        return None
+    repo, tag = match["repo"], match["tag"]
+    major_text = re.match(r"\d+", tag)
+    flavour = _flavour(tag)
+    if repo == "node":
+        major = _nearest(int(major_text[0]), NODE_MAJORS) if major_text else 24
+        return f"node:{major}-{flavour}" if flavour else f"node:{major}"
+    if repo == "postgres":
+        major = _nearest(int(major_text[0]), POSTGRES_MAJORS) if major_text else 17
+        return f"postgres:{major}-alpine" if flavour == "alpine" else f"postgres:{major}"
+    return {
+        "redis": "redis:7-alpine",
+        "nginx": "nginx:alpine",
+        "alpine": "alpine:latest",
+        "busybox": "busybox:latest",
+        "python": "python:3.11-slim",
+    }.get(repo)
+
+
+def substitute(client: docker.DockerClient, ref: str) -> tuple[dict[str, Any], str] | None:
+    """(attrs of the stand-in now available as `ref`, the note to show), or None."""
+    standin = candidate(ref)
+    attrs = standin_image(client, standin) if standin else None
+    if attrs is None or standin is None:
+        return None
+    name, _, tag = ref.rpartition(":")
+    with engine_call(f"making {standin} available as {ref}"):
+        client.api.tag(attrs["Id"], name, tag)
+    return attrs, SUBSTITUTED.format(ref=ref, standin=standin)
+
+
+def substitute_note(attrs: dict[str, Any], ref: str) -> str | None:
+    """The note for a stand-in that answers to a name it does not stand for (an earlier
+    substitution), else None."""
+    labels = (attrs.get("Config") or {}).get("Labels") or {}
+    real = labels.get(STANDIN_FOR)
+    if not real or _same(real, ref):
+        return None
+    return SUBSTITUTED.format(ref=ref, standin=real)
+
+
+def _same(a: str, b: str) -> bool:
+    def canonical(ref: str) -> str:
+        ref = ref.removeprefix("docker.io/").removeprefix("library/")
+        return ref if ":" in ref.rsplit("/", 1)[-1] else f"{ref}:latest"
+
+    return canonical(a) == canonical(b)
