@@ -350,6 +350,6 @@ def test_an_old_official_tag_is_graded_with_a_substitute_stand_in(make_plan):
     obs, _, _ = observe(make_plan(dockerfile=dockerfile))
     assert obs.build_ok, obs.build_error
     assert (
-        "node:14.17.3-alpine3.14 is not available offline: graded with the stand-in node:18-alpine"
-        in obs.notes
+        "sandbox: node:14.17.3-alpine3.14 is not available offline: graded with the stand-in "
+        "node:18-alpine" in obs.notes
     )
