@@ -27,7 +27,17 @@ def test_an_official_tag_gets_the_nearest_stand_in_of_its_flavour(ref, standin):
 
 
 @pytest.mark.parametrize(
-    "ref", ["n8nio/base:22", "outlinewiki/outline-base", "ghcr.io/x/node:20", "node", "mongo:7"]
+    "ref",
+    [
+        "n8nio/base:22",
+        "outlinewiki/outline-base",
+        "ghcr.io/x/node:20",
+        "node",
+        "mongo:7",
+        "node:6-nosuch",
+        "postgres:16-fancy",
+        "node:22-alpine-evil",
+    ],  # fmt: skip
 )
 def test_anything_else_has_no_substitute(ref):
     assert candidate(ref) is None

@@ -12,8 +12,8 @@ from pathlib import Path
 
 import pytest
 
-from exercises.grading.sandbox.client import LABEL_JOB, connect, local_image
 from exercises.grading import jobspec
+from exercises.grading.sandbox.client import LABEL_JOB, connect, local_image
 from exercises.grading.types import InfrastructureError, SandboxPlan
 
 REPO = Path(__file__).resolve().parents[2]
@@ -80,6 +80,7 @@ def sandbox_plan(
     dockerfile: str | None = None,
     compose: str | None = None,
     job_id: str | None = None,
+    dockerignore: str | None = None,
 ) -> SandboxPlan:
     """A minimal stand-in for the grader's static half: starter + reference (or the given
     files) + canary secrets in `workdir`, `docker-compose config`, sandbox normalisation."""
@@ -88,6 +89,8 @@ def sandbox_plan(
     (workdir / "docker-compose.yml").write_text(
         compose or (REFERENCE / "docker-compose.yml").read_text()
     )
+    if dockerignore is not None:
+        (workdir / ".dockerignore").write_text(dockerignore)
     canaries = {}
     (workdir / "secrets").mkdir(exist_ok=True)
     for name in ("app_secret", "db_password"):

@@ -130,13 +130,18 @@ def test_healthcheck_that_never_passes_is_caught(make_plan, test, fast_fail):
     assert obs.http_health_status == 200
 
 
+# A learner's .dockerignore that forgets secrets/ (the starter's own excludes it, and the
+# build context honours it: a secret it excludes never reaches the build).
+FORGETFUL_DOCKERIGNORE = "node_modules\n"
+
+
 def test_canary_in_the_final_image_is_found(make_plan):
     leaky = REFERENCE_DOCKERFILE.replace(
         "COPY --from=builder --chown=appuser:appuser /app/dist ./dist",
         "COPY --from=builder --chown=appuser:appuser /app/dist ./dist\n"
         "COPY --from=builder /app/secrets/app_secret.txt /etc/app/config.txt",
     )
-    plan = make_plan(dockerfile=leaky)
+    plan = make_plan(dockerfile=leaky, dockerignore=FORGETFUL_DOCKERIGNORE)
 
     obs, _, _ = observe(plan)
 
@@ -150,7 +155,7 @@ def test_secret_deleted_in_a_later_layer_is_still_found(make_plan):
         "USER appuser",
         "COPY --from=builder /app/secrets/db_password.txt /tmp/pw\nRUN rm /tmp/pw\nUSER appuser",
     )
-    plan = make_plan(dockerfile=sneaky)
+    plan = make_plan(dockerfile=sneaky, dockerignore=FORGETFUL_DOCKERIGNORE)
 
     obs, _, _ = observe(plan)
 
@@ -353,3 +358,14 @@ def test_an_old_official_tag_is_graded_with_a_substitute_stand_in(make_plan):
         "sandbox: node:14.17.3-alpine3.14 is not available offline: graded with the stand-in "
         "node:18-alpine" in obs.notes
     )
+
+
+def test_the_build_context_honours_the_dockerignore(make_plan):
+    """The starter's .dockerignore keeps secrets/ out of the build context, as docker build
+    would: a Dockerfile that reaches for them fails to build."""
+    leaky = REFERENCE_DOCKERFILE.replace(
+        "USER appuser", "COPY --from=builder /app/secrets/db_password.txt /tmp/pw\nUSER appuser"
+    )
+    obs, _, _ = observe(make_plan(dockerfile=leaky))
+    assert not obs.build_ok and "db_password.txt" in (obs.build_error or "")
+    assert obs.canary_hits == []

@@ -15,6 +15,7 @@ from __future__ import annotations
 import contextlib
 import logging
 import os
+import re
 import time
 import weakref
 from collections import deque
@@ -64,6 +65,11 @@ NOT_ISOLATED = (
 
 
 _ADDRESSES: weakref.WeakKeyDictionary[docker.DockerClient, EngineAddress] = (
+    weakref.WeakKeyDictionary()
+)
+
+
+_ROOTS: weakref.WeakKeyDictionary[docker.DockerClient, tuple[int, int]] = (
     weakref.WeakKeyDictionary()
 )
 
@@ -180,6 +186,17 @@ def standin_image(client: docker.DockerClient, ref: str) -> dict[str, Any] | Non
     ):
         return None
     return attrs
+
+
+def remapped_root(client: docker.DockerClient) -> tuple[int, int]:
+    """The host uid and gid of root in the engine's containers (`--userns-remap`): the engine
+    names its data root after them (`<data-root>/100000.100000`)."""
+    if client not in _ROOTS:
+        with engine_call("reading engine info"):
+            root_dir = str(client.info().get("DockerRootDir") or "")
+        found = re.search(r"/(\d+)\.(\d+)/?$", root_dir)
+        _ROOTS[client] = (int(found[1]), int(found[2])) if found else (0, 0)
+    return _ROOTS[client]
 
 
 def is_local_engine(client: docker.DockerClient) -> bool:

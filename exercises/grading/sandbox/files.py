@@ -109,11 +109,15 @@ class VolumeSize:
     bytes: int
     inodes: int
 
-    def driver_opts(self) -> dict[str, str]:
+    def driver_opts(self, owner: tuple[int, int] = (0, 0)) -> dict[str, str]:
+        """`owner`: the host ids of the containers' root (the engine's user-namespace remap),
+        so that root in a container owns the volume as it would a plain one (and the engine can
+        create nested mount points in it)."""
+        uid, gid = owner
         return {
             "type": "tmpfs",
             "device": "tmpfs",
-            "o": f"size={self.bytes},nr_inodes={self.inodes},mode=0755",
+            "o": f"size={self.bytes},nr_inodes={self.inodes},mode=0755,uid={uid},gid={gid}",
         }
 
 

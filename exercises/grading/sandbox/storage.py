@@ -20,7 +20,7 @@ from collections.abc import Callable, Mapping
 from docker.types import Mount
 
 from ..types import InfrastructureError, ProjectFile, SandboxLimits
-from .client import engine_call, local_image
+from .client import engine_call, local_image, remapped_root
 from .files import VolumeSize, tar_bytes
 from .job import SandboxJob
 
@@ -52,7 +52,8 @@ class JobStorage:
             if self.holder is not None:
                 raise InfrastructureError(f"engine: volume {key} requested after the job started")
             suffix = "vol-" + hashlib.sha256(key.encode()).hexdigest()[:12]
-            name = self.job.create_volume(suffix, driver_opts=self.size().driver_opts())
+            owner = remapped_root(self.job.client)
+            name = self.job.create_volume(suffix, driver_opts=self.size().driver_opts(owner))
             self.volumes[key] = name
             if files:
                 self.contents[name] = dict(files)

@@ -27,6 +27,21 @@ NODE_MAJORS = (18, 20, 22, 24, 26)
 POSTGRES_MAJORS = (14, 15, 16, 17, 18)
 SUBSTITUTED = "sandbox: {ref} is not available offline: graded with the stand-in {standin}"
 _REF = re.compile(r"(?:docker\.io/)?(?:library/)?(?P<repo>[a-z0-9]+):(?P<tag>[\w][\w.-]{0,127})")
+# Tags that exist upstream (a version, then a known variant): anything else would fail on the
+# learner's own machine too, so it is not substituted.
+_DEBIAN = r"(?:bookworm|bullseye|buster|stretch|trixie)"
+_VARIANT = rf"(?:-(?:alpine(?:\d+(?:\.\d+)*)?|slim|{_DEBIAN}(?:-slim)?))?"
+_TAGS = {
+    "node": re.compile(
+        rf"(?:\d+(?:\.\d+){{0,2}}|lts|current|latest|{_DEBIAN}|alpine|slim){_VARIANT}"
+    ),
+    "postgres": re.compile(rf"(?:\d+(?:\.\d+)?|latest|alpine){_VARIANT}"),
+    "redis": re.compile(rf"(?:\d+(?:\.\d+){{0,2}}|latest|alpine){_VARIANT}"),
+    "nginx": re.compile(rf"(?:\d+(?:\.\d+){{0,2}}|latest|alpine|stable|mainline){_VARIANT}"),
+    "alpine": re.compile(r"\d+(?:\.\d+){0,2}|latest|edge"),
+    "busybox": re.compile(r"\d+(?:\.\d+){0,2}(?:-(?:glibc|musl|uclibc))?|latest|glibc|musl"),
+    "python": re.compile(rf"3(?:\.\d+){{0,2}}{_VARIANT}"),
+}
 
 
 def _nearest(major: int, majors: tuple[int, ...]) -> int:
@@ -48,6 +63,8 @@ def candidate(ref: str) -> str | None:
     if match is None:
         return None
     repo, tag = match["repo"], match["tag"]
+    if repo not in _TAGS or not _TAGS[repo].fullmatch(tag):
+        return None
     major_text = re.match(r"\d+", tag)
     flavour = _flavour(tag)
     if repo == "node":
