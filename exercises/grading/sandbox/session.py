@@ -29,9 +29,9 @@ from ..types import (
     Stage,
     no_progress,
 )
-from . import canary
 from .baseline import ensure_baseline
 from .build import build_image
+from .canary import scan_image_for_canaries
 from .client import LABEL_JOB, Deadline, TailBuffer, connect, local_image, standin_image
 from .containers import _ContainerSpecs
 from .health import HealthSpec
@@ -279,7 +279,7 @@ class _Session(_Stack, _ContainerSpecs, _Probes):
     def scan(self) -> None:
         assert self.image_id
         started = time.monotonic()
-        result = canary.scan_image_for_canaries(
+        result = scan_image_for_canaries(
             self.client, self.image_id, self.plan.canaries, max_bytes=self.limits.image_bytes
         )
         self.obs.canary_hits = result.hits
