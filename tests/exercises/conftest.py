@@ -86,9 +86,12 @@ class ScriptedGrader:
     calls: list[dict[str, Any]] = field(default_factory=list)
 
     def __call__(
-        self, files, *, exercise="docker-production", static_only=False, progress=None, limits=None
-    ):
-        self.calls.append({"files": dict(files), "static_only": static_only})
+        self, files, *, exercise="docker-production", static_only=False, progress=None, limits=None,
+        engine=None, executables=(),
+    ):  # fmt: skip
+        self.calls.append(
+            {"files": dict(files), "static_only": static_only, "executables": list(executables)}
+        )
         answer = self.static if static_only else self.full
         if isinstance(answer, BaseException):
             raise answer
