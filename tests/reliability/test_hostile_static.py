@@ -211,7 +211,7 @@ def test_enormous_memory_limit_is_clamped_on_the_engine(
     assert int(planned) == limits.memory_bytes  # clamped before the engine saw it
     evidence = "\n".join(e for c in result.checks for e in c.evidence)
     assert "memory limit 1024000 MiB is clamped to the sandbox maximum 1024 MiB" in evidence
-    assert "runtime: container app: memory 1024 MiB" in evidence, evidence
+    assert "runtime: container app runs with memory 1024 MiB" in evidence, evidence
     assert result.status == Status.PASSED, [c.summary for c in result.checks if not c.passed]
     FIGURES.line(
         "hostile memory-1000G: neutralised (clamped to 1024 MiB; the engine ran the app "
