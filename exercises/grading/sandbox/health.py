@@ -6,42 +6,18 @@ which reaches the same verdict as soon as the service is ready.
 
 from __future__ import annotations
 
-import re
 from dataclasses import dataclass
 from typing import Any
+
+from ..rules.values import parse_bytes, parse_duration
 
 HEALTH_RETRY_S = 0.3  # pause between two failed health probes
 MIN_HEALTH_BUDGET_S = 5.0  # a health check never gets less than this to pass
 # Docker's own healthcheck defaults.
 DEFAULT_INTERVAL_S, DEFAULT_TIMEOUT_S, DEFAULT_RETRIES = 30.0, 30.0, 3
 
-_DURATION = re.compile(r"(\d+(?:\.\d+)?)(ns|us|µs|ms|s|m|h)")
-_UNIT_S = {"ns": 1e-9, "us": 1e-6, "µs": 1e-6, "ms": 1e-3, "s": 1.0, "m": 60.0, "h": 3600.0}
-
-
-def parse_duration(value: Any, default: float) -> float:
-    """Compose/Go durations ("1m30s", "500ms", "10s") or nanoseconds (int) to seconds."""
-    if value is None or value == "":
-        return default
-    if isinstance(value, int | float):
-        return float(value) / 1e9 if value > 10_000 else float(value)
-    parts = _DURATION.findall(str(value))
-    if not parts:
-        return default
-    return sum(float(number) * _UNIT_S[unit] for number, unit in parts)
-
-
-def parse_bytes(value: Any) -> int:
-    """Compose byte values ("536870912", 536870912, "512m") to bytes; 0 when unset."""
-    if value in (None, "", 0):
-        return 0
-    if isinstance(value, int | float):
-        return int(value)
-    match = re.fullmatch(r"\s*(\d+(?:\.\d+)?)\s*([kmgt]?)i?b?\s*", str(value).lower())
-    if not match:
-        return 0
-    factor = {"": 1, "k": 2**10, "m": 2**20, "g": 2**30, "t": 2**40}[match.group(2)]
-    return int(float(match.group(1)) * factor)
+# One reader of compose durations and byte sizes, shared with the rules (issue 11).
+__all__ = ["HealthSpec", "health_spec", "parse_bytes", "parse_duration"]
 
 
 @dataclass
