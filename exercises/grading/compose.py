@@ -45,6 +45,7 @@ YAML_BOMB = "{name} expands YAML aliases to more than {limit} nodes (an alias bo
 YAML_DEEP = "{name} is nested more than {limit} levels deep."
 YAML_RECURSIVE = "{name} has an alias that refers to itself."
 YAML_INVALID = "{name} is not valid YAML: {problem}"
+YAML_NOT_TEXT = "{name} is not valid UTF-8 text."
 YAML_NOT_MAPPING = "{name} must be a YAML mapping (services: ...)."
 COMPOSE_REJECTED = "Docker Compose rejects {name}: {problem}"
 COMPOSE_TIMEOUT = "Docker Compose took too long to read {name}."
@@ -72,6 +73,10 @@ def yaml_load(text: str, name: str) -> Any:
     file is refused before anyone walks it as a tree (Docker Compose, or our own policy);
     only then is it constructed into Python objects.
     """
+    try:  # lone surrogates (text not decoded from real bytes) would crash the YAML reader
+        text.encode("utf-8")
+    except UnicodeEncodeError:
+        raise GradingError(YAML_NOT_TEXT.format(name=name)) from None
     try:
         _check_depth(text)
         loader = _Loader(text)
