@@ -15,6 +15,7 @@ bind-mounted project directory, secrets) are extracted into the holder's mount o
 from __future__ import annotations
 
 import hashlib
+import time
 from collections.abc import Callable, Mapping
 
 from docker.types import Mount
@@ -27,6 +28,7 @@ from .job import SandboxJob
 HOLDER_IMAGES = ("busybox:latest", "alpine:latest")  # stand-ins with a `sleep`
 NO_HOLDER_IMAGE = "engine: no stand-in image to hold the job's volumes (busybox:latest is missing)"
 HOLDER_MEMORY = 16 * 2**20
+HOLDER_ATTEMPTS, HOLDER_RETRY_S = 3, 1.0
 
 
 class JobStorage:
@@ -70,14 +72,24 @@ class JobStorage:
             Mount(f"/v/{name}", name, type="volume")
             for name in dict.fromkeys(self.volumes.values())
         ]
-        container = self.job.create_container(
-            service="holder", image=image, command=["sleep", "86400"], entrypoint=[],
-            user="65534:65534", network_mode="none", read_only=True, cap_drop=["ALL"],
-            security_opt=["no-new-privileges:true"], mem_limit=HOLDER_MEMORY,
-            memswap_limit=HOLDER_MEMORY, pids_limit=4, mounts=mounts,
-        )  # fmt: skip
-        with engine_call("starting the job's volume holder"):
-            container.start()
+        for attempt in range(HOLDER_ATTEMPTS):
+            container = self.job.create_container(
+                service="holder", image=image, command=["sleep", "86400"], entrypoint=[],
+                user="65534:65534", network_mode="none", read_only=True, cap_drop=["ALL"],
+                security_opt=["no-new-privileges:true"], mem_limit=HOLDER_MEMORY,
+                memswap_limit=HOLDER_MEMORY, pids_limit=4, mounts=mounts,
+                name=self.job.name(f"holder-{attempt}"),
+            )  # fmt: skip
+            try:
+                with engine_call("starting the job's volume holder"):
+                    container.start()
+                break
+            except InfrastructureError:
+                # The engine answers 500 now and then ("cannot start a stopped process"),
+                # e.g. while a previous job's processes are still dying: try a fresh one.
+                if attempt == HOLDER_ATTEMPTS - 1:
+                    raise
+                time.sleep(HOLDER_RETRY_S)
         self.holder = container.id
         for name, files in self.contents.items():
             with engine_call(f"copying files into volume {name}"):
