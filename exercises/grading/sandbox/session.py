@@ -18,6 +18,7 @@ from typing import Any
 import docker
 
 from ..dockerfile import dockerfile_parse, external_sources
+from ..references import ReferenceInvalid, reference_parse
 from ..types import (
     EngineAddress,
     GradingError,
@@ -62,25 +63,6 @@ def observe(
 
 
 # --------------------------------------------------------------------------------------
-
-
-# Docker's reference grammar (distribution/reference), without digests: an optional
-# registry host[:port], lowercase path components, an optional tag.
-REFERENCE = re.compile(
-    r"(?:(?:[a-zA-Z0-9-]+\.)*[a-zA-Z0-9-]+(?::[0-9]+)?/)?"
-    r"[a-z0-9]+(?:(?:[._]|__|-+)[a-z0-9]+)*(?:/[a-z0-9]+(?:(?:[._]|__|-+)[a-z0-9]+)*)*"
-    r"(?::[\w][\w.-]{0,127})?"
-)
-
-
-def _split_ref(ref: str) -> tuple[str, str] | None:
-    """`registry:5000/team/app:1.2` -> ("registry:5000/team/app", "1.2"); None for digests."""
-    if "@" in ref:
-        return None
-    name, sep, tag = ref.rpartition(":")
-    if not sep or "/" in tag:
-        return ref, "latest"
-    return name, tag
 
 
 # --------------------------------------------------------------------------------------
@@ -252,7 +234,7 @@ class _Session(_Stack, _ContainerSpecs, _Probes):
         ref = self.plan.app_image_tag
         if not ref or ref.startswith(f"drydock-{self.job.job_id}-"):
             return
-        if _split_ref(ref) is None or not REFERENCE.fullmatch(ref):
+        if not _taggable(ref):
             self.note(
                 f"sandbox: the image cannot be tagged {ref!r}: not a valid image reference "
                 "(repository names are lowercase; docker build would refuse it)"
@@ -286,6 +268,14 @@ class _Session(_Stack, _ContainerSpecs, _Probes):
         if result.truncated:
             self.note(f"sandbox: the secret scan stopped after {result.scanned_bytes // 2**20} MiB")
         self.obs.phase_ms["scan"] = int((time.monotonic() - started) * 1000)
+
+
+def _taggable(ref: str) -> bool:
+    """Whether `docker build -t ref` would accept it: a valid reference, and not a digest."""
+    try:
+        return reference_parse(ref).digest is None
+    except ReferenceInvalid:
+        return False
 
 
 class _Background:

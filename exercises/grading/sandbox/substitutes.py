@@ -20,13 +20,13 @@ from typing import Any
 
 import docker
 
+from ..references import ReferenceInvalid, reference_key, reference_parse
 from .client import LABEL_STANDIN, engine_call, standin_image
 
 STANDIN_FOR = LABEL_STANDIN + ".for"
 NODE_MAJORS = (18, 20, 22, 24, 26)
 POSTGRES_MAJORS = (14, 15, 16, 17, 18)
 SUBSTITUTED = "sandbox: {ref} is not available offline: graded with the stand-in {standin}"
-_REF = re.compile(r"(?:docker\.io/)?(?:library/)?(?P<repo>[a-z0-9]+):(?P<tag>[\w][\w.-]{0,127})")
 # Tags that exist upstream (a version, then a known variant): anything else would fail on the
 # learner's own machine too, so it is not substituted.
 _DEBIAN = r"(?:bookworm|bullseye|buster|stretch|trixie)"
@@ -59,10 +59,15 @@ def _flavour(tag: str) -> str:
 
 def candidate(ref: str) -> str | None:
     """The stand-in tag that stands in for `ref`, or None when none should."""
-    match = _REF.fullmatch(ref)
-    if match is None:
+    try:
+        parsed = reference_parse(ref)
+    except ReferenceInvalid:
         return None
-    repo, tag = match["repo"], match["tag"]
+    if not parsed.on_hub or not parsed.path.startswith("library/") or not parsed.tag:
+        return None
+    if parsed.digest:
+        return None
+    repo, tag = parsed.path.removeprefix("library/"), parsed.tag
     if repo not in _TAGS or not _TAGS[repo].fullmatch(tag):
         return None
     major_text = re.match(r"\d+", tag)
@@ -105,8 +110,4 @@ def substitute_note(attrs: dict[str, Any], ref: str) -> str | None:
 
 
 def _same(a: str, b: str) -> bool:
-    def canonical(ref: str) -> str:
-        ref = ref.removeprefix("docker.io/").removeprefix("library/")
-        return ref if ":" in ref.rsplit("/", 1)[-1] else f"{ref}:latest"
-
-    return canonical(a) == canonical(b)
+    return reference_key(a) == reference_key(b) is not None
