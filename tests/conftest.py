@@ -23,7 +23,9 @@ def tiny_course(db) -> Course:
     course = Course.objects.create(slug="c", title="Course C")
     module = Module.objects.create(course=course, slug="m", title="Module M", order=1)
     for number in (1, 2):
-        lesson = Lesson.objects.create(module=module, slug=f"l{number}", title=f"Lesson {number}", order=number)
+        lesson = Lesson.objects.create(
+            module=module, slug=f"l{number}", title=f"Lesson {number}", order=number
+        )
         for part in (1, 2):
             Section.objects.create(
                 lesson=lesson, slug=f"s{part}", title=f"Section {part}", order=part,

@@ -18,14 +18,14 @@ CHECK_IDS: tuple[str, ...] = (
 )
 
 
-class Status(str, enum.Enum):
+class Status(enum.StrEnum):
     PASSED = "passed"
     FAILED = "failed"
     REJECTED = "rejected"
     ERROR = "error"
 
 
-class Stage(str, enum.Enum):
+class Stage(enum.StrEnum):
     """Progress stages reported while grading (the submission lifecycle mirrors them)."""
 
     CHECKING = "checking"

@@ -54,7 +54,7 @@ def archive_files(*, data: bytes) -> tuple[dict[str, bytes], set[str]]:
 
 
 def _common_folder(names: list[str]) -> str:
-    """"project/" when every name starts with the same single folder, else ""."""
+    """ "project/" when every name starts with the same single folder, else ""."""
     firsts = {name.split("/", 1)[0] for name in names}
     if len(firsts) == 1 and all("/" in name for name in names):
         return firsts.pop() + "/"

@@ -28,7 +28,14 @@ def test_lecture_loads_as_nine_lessons_with_non_empty_sections(lecture):
 @pytest.mark.django_db
 def test_lost_lists_were_restored(lecture):
     text = "\n".join(Section.objects.values_list("body", flat=True))
-    for heading in ("Pros", "Cons", "Benefits", "Optimization techniques", "Explanation", "Key takeaways"):
+    for heading in (
+        "Pros",
+        "Cons",
+        "Benefits",
+        "Optimization techniques",
+        "Explanation",
+        "Key takeaways",
+    ):
         assert heading in text
     bullets_after = {
         ("architecture-patterns", "single-host-deployment"): "Pros",

@@ -44,8 +44,11 @@ def test_every_lecture_code_block_is_fenced_with_a_language_and_highlighted():
 
 
 def test_diagram_source_stays_readable_without_javascript():
-    html = render_markdown("```mermaid\ngraph TD\n  A[Web] --> B[\"DB & cache\"]\n```\n").html
-    assert "A[Web] --&gt; B[&quot;DB &amp; cache&quot;]" in html or 'A[Web] --&gt; B["DB &amp; cache"]' in html
+    html = render_markdown('```mermaid\ngraph TD\n  A[Web] --> B["DB & cache"]\n```\n').html
+    assert (
+        "A[Web] --&gt; B[&quot;DB &amp; cache&quot;]" in html
+        or 'A[Web] --&gt; B["DB &amp; cache"]' in html
+    )
 
 
 @pytest.mark.parametrize(
@@ -70,7 +73,9 @@ def test_heading_anchors_are_prefixed_per_section():
 
 
 @pytest.mark.django_db
-def test_rendering_is_cached_on_save_not_per_request(tiny_course, django_assert_num_queries, client, monkeypatch):
+def test_rendering_is_cached_on_save_not_per_request(
+    tiny_course, django_assert_num_queries, client, monkeypatch
+):
     section = Section.objects.get(lesson__slug="l1", slug="s1")
     section.body = "Now with **bold**"
     section.save()

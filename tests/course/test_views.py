@@ -43,13 +43,21 @@ def test_unpublished_lessons_and_unknown_slugs_are_404(client, lecture):
     assert client.get("/courses/docker-in-production/security/").status_code == 404
 
 
-def test_lesson_page_query_count_does_not_grow_with_sections(client, tiny_course, learner, django_assert_max_num_queries):
+def test_lesson_page_query_count_does_not_grow_with_sections(
+    client, tiny_course, learner, django_assert_max_num_queries
+):
     client.force_login(learner)
     lesson_sections = Section.objects.filter(lesson__slug="l1")
     with django_assert_max_num_queries(8) as few:
         client.get("/courses/c/l1/")
     for extra in range(10):
-        Section.objects.create(lesson=lesson_sections[0].lesson, slug=f"x{extra}", title="X", body="x", order=10 + extra)
+        Section.objects.create(
+            lesson=lesson_sections[0].lesson,
+            slug=f"x{extra}",
+            title="X",
+            body="x",
+            order=10 + extra,
+        )
     with django_assert_max_num_queries(len(few.captured_queries)):
         client.get("/courses/c/l1/")
 
@@ -57,7 +65,9 @@ def test_lesson_page_query_count_does_not_grow_with_sections(client, tiny_course
 def test_signed_in_learner_marks_a_section_complete_with_htmx(client, tiny_course, learner):
     client.force_login(learner)
     section = Section.objects.get(lesson__slug="l1", slug="s1")
-    response = client.post(f"/sections/{section.id}/complete/", {"completed": "1"}, HTTP_HX_REQUEST="true")
+    response = client.post(
+        f"/sections/{section.id}/complete/", {"completed": "1"}, HTTP_HX_REQUEST="true"
+    )
     body = response.content.decode()
     assert response.status_code == 200
     assert "✓ Completed" in body
@@ -104,7 +114,12 @@ def test_progress_endpoint_requires_post_and_csrf(tiny_course, learner):
 def test_signup_login_logout(client, tiny_course):
     response = client.post(
         "/accounts/signup/",
-        {"username": "newbie", "password1": "a-Long-pass-42", "password2": "a-Long-pass-42", "next": "/courses/c/l2/"},
+        {
+            "username": "newbie",
+            "password1": "a-Long-pass-42",
+            "password2": "a-Long-pass-42",
+            "next": "/courses/c/l2/",
+        },
     )
     assert response.status_code == 302 and response["Location"] == "/courses/c/l2/"
     assert "newbie" in client.get("/courses/c/").content.decode()
@@ -116,7 +131,12 @@ def test_signup_login_logout(client, tiny_course):
 def test_signup_ignores_offsite_next(client, db):
     response = client.post(
         "/accounts/signup/",
-        {"username": "x1", "password1": "a-Long-pass-42", "password2": "a-Long-pass-42", "next": "https://evil.example/"},
+        {
+            "username": "x1",
+            "password1": "a-Long-pass-42",
+            "password2": "a-Long-pass-42",
+            "next": "https://evil.example/",
+        },
     )
     assert response["Location"] == "/"
 
@@ -133,14 +153,23 @@ def test_admin_preview_renders_markdown_with_diagrams_for_staff_only(client, sta
     assert "<script" not in body
 
 
-def test_admin_section_editor_has_live_preview_and_edits_change_the_lesson(client, staff, tiny_course):
+def test_admin_section_editor_has_live_preview_and_edits_change_the_lesson(
+    client, staff, tiny_course
+):
     client.force_login(staff)
     section = Section.objects.get(lesson__slug="l1", slug="s1")
     page = client.get(f"/admin/course/section/{section.id}/change/").content.decode()
     assert "admin-preview.js" in page and 'data-url="/admin/course/section/preview/"' in page
     response = client.post(
         f"/admin/course/section/{section.id}/change/",
-        {"lesson": section.lesson_id, "slug": "s1", "title": "Renamed", "body": "Fresh *words*", "order": 1, "published": "on"},
+        {
+            "lesson": section.lesson_id,
+            "slug": "s1",
+            "title": "Renamed",
+            "body": "Fresh *words*",
+            "order": 1,
+            "published": "on",
+        },
     )
     assert response.status_code == 302
     lesson_page = client.get("/courses/c/l1/").content.decode()

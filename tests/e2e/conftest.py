@@ -19,7 +19,9 @@ os.environ.setdefault("DJANGO_ALLOW_ASYNC_UNSAFE", "true")
 
 
 def _chromium_path() -> str | None:
-    return os.environ.get("CHROMIUM") or shutil.which("chromium") or shutil.which("chromium-browser")
+    return (
+        os.environ.get("CHROMIUM") or shutil.which("chromium") or shutil.which("chromium-browser")
+    )
 
 
 @pytest.fixture(scope="session")
@@ -53,7 +55,9 @@ def artifacts() -> Path:
     return ARTIFACTS
 
 
-def sign_up(page, base_url: str, username: str, password: str = "a-Long-pass-42", next_path: str = "/") -> None:
+def sign_up(
+    page, base_url: str, username: str, password: str = "a-Long-pass-42", next_path: str = "/"
+) -> None:
     page.goto(f"{base_url}/accounts/signup/?next={next_path}")
     page.fill("#id_username", username)
     page.fill("#id_password1", password)

@@ -12,7 +12,9 @@ pytestmark = [pytest.mark.e2e, pytest.mark.slow]
 
 
 def _wait_for_diagrams(page) -> dict:
-    page.wait_for_function("window.drydockMermaid === undefined ? document.querySelectorAll('pre.mermaid').length === 0 : window.drydockMermaid.done")
+    page.wait_for_function(
+        "window.drydockMermaid === undefined ? document.querySelectorAll('pre.mermaid').length === 0 : window.drydockMermaid.done"
+    )
     return page.evaluate(
         """() => ({
             blocks: document.querySelectorAll('pre.mermaid').length,
@@ -38,9 +40,16 @@ def test_every_lesson_renders_every_diagram_as_svg(live_server, lecture, page, a
     assert page.js_errors == []
 
 
-def test_learner_marks_a_section_complete_and_the_progress_bar_moves(live_server, lecture, page, artifacts):
+def test_learner_marks_a_section_complete_and_the_progress_bar_moves(
+    live_server, lecture, page, artifacts
+):
     url = live_server.url + "/courses/docker-in-production/architecture-patterns/"
-    sign_up(page, live_server.url, "reader", next_path="/courses/docker-in-production/architecture-patterns/")
+    sign_up(
+        page,
+        live_server.url,
+        "reader",
+        next_path="/courses/docker-in-production/architecture-patterns/",
+    )
     page.goto(url)
     bar = page.locator("#lesson-progress progress")
     assert bar.get_attribute("value") == "0"

@@ -11,8 +11,8 @@ from pathlib import Path
 import pytest
 
 import exercises.grading
-from exercises.grading import grader
 import exercises.grading.grader
+from exercises.grading import grader
 from exercises.grading.grader import grade_directory, grade_files, scratch_root
 from exercises.grading.types import (
     InfrastructureError,
@@ -67,7 +67,9 @@ def runtime(monkeypatch):
     def observe(plan, limits, progress, engine=None):
         fake.plans.append(plan)
         fake.workdir_files = sorted(plan.files)
-        fake.scratch_seen = sorted(p.name for p in exercises.grading.grader.scratch_root().iterdir())
+        fake.scratch_seen = sorted(
+            p.name for p in exercises.grading.grader.scratch_root().iterdir()
+        )
         fake.secret_values = {name: value.decode() for name, value in plan.secrets.items()}
         observed = healthy(plan)
         return fake.tweak(plan, observed) or observed

@@ -29,7 +29,9 @@ def _settings(module: str, **env: str) -> subprocess.CompletedProcess:
 def test_production_refuses_to_start_without_a_secret_key():
     result = _settings("drydock.settings.production")
     assert result.returncode != 0
-    assert "DJANGO_SECRET_KEY (or DJANGO_SECRET_KEY_FILE) is required in production" in result.stderr
+    assert (
+        "DJANGO_SECRET_KEY (or DJANGO_SECRET_KEY_FILE) is required in production" in result.stderr
+    )
 
 
 def test_production_reads_the_key_from_a_secret_file_and_postgres_from_database_url(tmp_path):

@@ -47,7 +47,9 @@ def finished(row) -> bool:
 
 @override_settings(DRYDOCK_GRADING_STATIC_ONLY=True)
 def test_static_only_grading_runs_on_the_worker(start_celery, learner, exercise):
-    worker = start_celery(DRYDOCK_GRADING_ENGINE=DEAD_ENGINE)  # static grading never needs the engine
+    worker = start_celery(
+        DRYDOCK_GRADING_ENGINE=DEAD_ENGINE
+    )  # static grading never needs the engine
     started = time.monotonic()
     submission = services.submission_create(learner=learner, exercise=exercise, files=REFERENCE)
     static_s = time.monotonic() - started

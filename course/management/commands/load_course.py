@@ -14,7 +14,9 @@ class Command(BaseCommand):
 
     def handle(self, *args, directory=None, **options):
         root = Path(settings.COURSE_CONTENT_DIR)
-        directories = [Path(directory)] if directory else sorted(p.parent for p in root.glob("*/course.yaml"))
+        directories = (
+            [Path(directory)] if directory else sorted(p.parent for p in root.glob("*/course.yaml"))
+        )
         if not directories:
             raise CommandError(f"no course.yaml under {root}")
         for path in directories:
