@@ -8,6 +8,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
+from ..references import reference_key
 from ..types import CheckResult, RuntimeObservations, SandboxPlan
 from .references import image_ref, minimal_kind
 from .values import mebibytes, service_limits
@@ -285,8 +286,8 @@ def _confirm_tag(
 
 
 def _canonical(reference: str) -> str:
-    text = reference.removeprefix("docker.io/").removeprefix("library/")
-    return text if ":" in text.rsplit("/", 1)[-1] or "@" in text else f"{text}:latest"
+    """One spelling per image (`node:22` is `docker.io/library/node:22`): the grader's parser."""
+    return reference_key(reference) or reference
 
 
 def did_not_run(name: str, seen: Any, o: RuntimeObservations) -> str | None:
