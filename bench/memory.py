@@ -46,29 +46,39 @@ def reset_peak(pid: int) -> bool:
 # --- the memory part: 200 gradings through the real web worker and grading worker ----------
 
 GROWTH_TARGET_MIB = 8.0  # resident growth from the warm sample to the last one, per process
-SAMPLE_AT = (25, 50, 100, 150, 200)
+SAMPLE_EIGHTHS = (1, 2, 4, 6, 8)  # sampled after 1/8, 2/8 ... of the gradings (25, 50 ... of 200)
 
 
 def run(report, stack, *, gradings: int = 200) -> dict[str, float]:  # type: ignore[no-untyped-def]
     """Submit `gradings` times through gunicorn (1 worker: the signed-in form POST, which
     grades statically in the request) to a Celery worker (-c 1) that grades them; both in
     static mode (`DRYDOCK_GRADING_STATIC_ONLY`: 200 full gradings take too long for a bench
-    run). Resident memory of both is sampled along the way; returns their peaks (MiB)."""
+    run; the full gradings' peak is the throughput part's). Resident memory of both is sampled along the way; returns their peaks (MiB)."""
     from .throughput import wait_finished
 
     report.section(f"memory: {gradings} static gradings through a web worker and a grading worker")
-    stack.env["DRYDOCK_GRADING_STATIC_ONLY"] = "1"
+    part_env = {
+        "DRYDOCK_GRADING_STATIC_ONLY": "1",
+        # one pool process for all of them (production recycles it after 100 tasks)
+        "DRYDOCK_WORKER_MAX_TASKS_PER_CHILD": str(gradings + 100),
+    }
+    saved = {key: stack.env.get(key) for key in part_env}
+    stack.env.update(part_env)
     try:
         url = stack.start_web(workers=1, threads=4)
         stack.start_worker(1)
     finally:
-        del stack.env["DRYDOCK_GRADING_STATIC_ONLY"]
+        for key, value in saved.items():
+            if value is None:
+                del stack.env[key]
+            else:
+                stack.env[key] = value
     try:
         web, worker = stack.web_workers()[0], stack.worker_children()[0]
         poster = _Poster(url)
         ids: list[int] = []
         samples: dict[str, list[tuple[int, float]]] = {"web": [], "worker": []}
-        at = [n for n in SAMPLE_AT if n <= gradings] or [gradings]
+        at = sorted({max(1, gradings * k // 8) for k in SAMPLE_EIGHTHS})
         for index in range(1, gradings + 1):
             ids.append(poster.submit())
             if index in at:
