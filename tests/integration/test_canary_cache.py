@@ -11,7 +11,8 @@ import pytest
 from exercises.grading import sandbox, sandbox_inputs
 from exercises.grading.compose import compose_document
 from exercises.grading.grader import grade_directory
-from exercises.grading.types import Status
+from exercises.grading.sandbox.canary import canaries_can_reach_layers
+from exercises.grading.types import ProjectFile, Status
 
 from .conftest import REFERENCE
 
@@ -73,3 +74,43 @@ def test_a_second_grading_reuses_the_build_cache_of_copy_dot(tmp_path: Path, sta
     for step in ("COPY . .", "RUN npm run build"):
         at = next(i for i, line in enumerate(lines) if line.rstrip().endswith(step))
         assert "Using cache" in lines[at + 1], lines[at : at + 3]
+
+
+def _context(**texts: str) -> dict[str, ProjectFile]:
+    return {
+        name.replace("__", "/"): ProjectFile(content=text.encode()) for name, text in texts.items()
+    }
+
+
+@pytest.mark.parametrize(
+    ("context", "buildargs", "reachable"),
+    [
+        (_context(Dockerfile="FROM node:18-alpine\nCOPY . .\n", app="x"), {}, False),
+        (_context(Dockerfile="FROM node:18-alpine\nCOPY . .\n", secrets__app="CANARY\n"), {}, True),
+        (
+            _context(Dockerfile="FROM node:18-alpine\nARG PW\nRUN echo $PW > /pw\n"),
+            {"PW": "CANARY"},
+            True,
+        ),
+        (_context(Dockerfile="FROM node:18-alpine\n  add app.tar.gz /\n", app="x"), {}, True),
+        (
+            _context(
+                Dockerfile="# syntax=docker/dockerfile:1\nFROM node:18-alpine\n"
+                "RUN --mount=type=secret,id=pw cat /run/secrets/pw > /pw\n"
+            ),
+            {},
+            True,
+        ),
+    ],
+    ids=[
+        "nothing-to-copy",
+        "secret-in-context",
+        "build-arg",
+        "add-unpacks",
+        "buildkit-secret-mount",
+    ],
+)
+def test_the_layer_scan_is_skipped_only_when_no_canary_can_reach_a_layer(
+    context, buildargs, reachable
+):
+    assert canaries_can_reach_layers(context, "Dockerfile", buildargs, ["CANARY"]) is reachable

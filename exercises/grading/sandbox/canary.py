@@ -4,13 +4,16 @@ from __future__ import annotations
 
 import io
 import os
+import re
 import tarfile
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
 import docker
 
+from ..types import ProjectFile
+from .buildkit import needs_buildkit
 from .client import engine_call
 from .errors import ENGINE_ERRORS, engine_error, one_line
 
@@ -46,8 +49,36 @@ class CanaryScan:
     truncated: bool = False
 
 
+def canaries_can_reach_layers(
+    context: Mapping[str, ProjectFile], dockerfile: str, buildargs: Mapping[str, str],
+    canaries: list[str],
+) -> bool:  # fmt: skip
+    """Whether a build of `context` could have put a canary into a layer at all.
+
+    A classic build is offline and sees only its context, its build args and the stand-in
+    base images (which hold no canary: the values are the server's): if no file it was sent
+    and no build arg holds a canary, no layer can. BuildKit (secret mounts) and `ADD` (it
+    unpacks local archives, where a canary would not show as bytes) always get the scan.
+    """
+    entry = context.get(dockerfile)
+    text = entry.content.decode("utf-8", "replace") if entry else ""
+    if needs_buildkit(text) or _ADD.search(text):
+        return True
+    needles = [c.encode() for c in canaries if c.strip()]
+    sources = [*(e.content for e in context.values()), *(v.encode() for v in buildargs.values())]
+    return any(needle in source for source in sources for needle in needles)
+
+
+_ADD = re.compile(r"^\s*(ONBUILD\s+)?ADD\b", re.I | re.M)
+
+
 def scan_image_for_canaries(
-    client: docker.DockerClient, image_id: str, canaries: list[str], *, max_bytes: int
+    client: docker.DockerClient,
+    image_id: str,
+    canaries: list[str],
+    *,
+    max_bytes: int,
+    layers: bool = True,
 ) -> CanaryScan:
     """Search an image for canary secret values: its env, labels, history and every layer.
 
@@ -78,6 +109,8 @@ def scan_image_for_canaries(
             for needle in needles:
                 shown = shown.replace(needle.decode(), "***")
             result.hits.append("history:" + one_line(shown.replace("/bin/sh -c #(nop) ", ""), 80))
+    if not layers:  # see canaries_can_reach_layers
+        return result
     overlap = max(len(n) for n in needles) - 1
     leaky = _search_layers(client, image_id, needles, overlap, result, max_bytes)
     if leaky:  # rare: read those layers again, entry by entry, to name the files

@@ -33,9 +33,10 @@ from ..types import (
 )
 from .baseline import ensure_baseline
 from .build import build_image
-from .canary import scan_image_for_canaries
+from .canary import canaries_can_reach_layers, scan_image_for_canaries
 from .client import LABEL_JOB, Deadline, TailBuffer, connect, local_image, standin_image
 from .containers import _ContainerSpecs
+from .files import context_files
 from .health import HealthSpec
 from .job import SandboxJob
 from .limits import DiskGuard, container_writes
@@ -274,9 +275,17 @@ class _Session(_Stack, _ContainerSpecs, _Probes):
     def scan(self) -> None:
         assert self.image_id
         started = time.monotonic()
+        plan = self.plan
+        build = (plan.services.get(plan.app_service) or {}).get("build") or {}
+        args = build.get("args") if isinstance(build, dict) else None
+        layers = canaries_can_reach_layers(
+            context_files(plan.files, "", plan.dockerfile), plan.dockerfile,
+            {k: str(v) for k, v in (args or {}).items() if v is not None}, plan.canaries,
+        )  # fmt: skip
         result = scan_image_for_canaries(
-            self.client, self.image_id, self.plan.canaries, max_bytes=self.limits.image_bytes
-        )
+            self.client, self.image_id, plan.canaries, max_bytes=self.limits.image_bytes,
+            layers=layers,
+        )  # fmt: skip
         self.obs.canary_hits = result.hits
         if result.truncated:
             self.note(f"sandbox: the secret scan stopped after {result.scanned_bytes // 2**20} MiB")
