@@ -15,7 +15,7 @@ from dataclasses import dataclass
 from .report import Report
 from .stack import Stack
 
-PARTS = ("static", "full", "throughput", "pages")
+PARTS = ("static", "full", "throughput", "memory", "pages")
 
 
 @dataclass(frozen=True)
@@ -26,14 +26,17 @@ class Plan:
     engine_cycles: int
     page_seconds: float
     page_warmup_s: float
+    memory_gradings: int
 
 
 FULL = Plan(
-    static_runs=50, full_runs=5, gradings=12, engine_cycles=6, page_seconds=20, page_warmup_s=3
-)
+    static_runs=50, full_runs=5, gradings=12, engine_cycles=6, page_seconds=20, page_warmup_s=3,
+    memory_gradings=200,
+)  # fmt: skip
 QUICK = Plan(
-    static_runs=5, full_runs=1, gradings=2, engine_cycles=2, page_seconds=2, page_warmup_s=1
-)
+    static_runs=5, full_runs=1, gradings=2, engine_cycles=2, page_seconds=2, page_warmup_s=1,
+    memory_gradings=10,
+)  # fmt: skip
 
 
 def _machine() -> str:
@@ -49,11 +52,6 @@ def main(argv: list[str] | None = None) -> int:
     )
     parser.add_argument(
         "--only", nargs="+", choices=PARTS, default=list(PARTS), help="run only these parts"
-    )
-    parser.add_argument(
-        "--whatif",
-        action="store_true",
-        help="also measure the full grading with the proposed fixes patched in (bench only)",
     )
     parser.add_argument(
         "--keep", action="store_true", help="keep the bench directory (logs, database)"
@@ -73,9 +71,9 @@ def main(argv: list[str] | None = None) -> int:
         import django
 
         django.setup()
-        if "throughput" in args.only or "pages" in args.only:
+        if {"throughput", "memory", "pages"} & set(args.only):
             stack.prepare_site()
-        if "throughput" in args.only:
+        if {"throughput", "memory"} & set(args.only):
             stack.start_redis()
         if "static" in args.only:
             from . import static
@@ -85,16 +83,16 @@ def main(argv: list[str] | None = None) -> int:
             from . import full
 
             job_ids |= set(full.run(report, stack.env, runs=plan.full_runs))
-            if args.whatif:
-                from . import whatif
-
-                job_ids |= set(whatif.run(report, runs=plan.full_runs))
         if "throughput" in args.only:
             from . import throughput
 
             memory |= throughput.run(
                 report, stack, gradings=plan.gradings, engine_cycles=plan.engine_cycles
             )
+        if "memory" in args.only:
+            from . import memory as memory_part
+
+            memory |= memory_part.run(report, stack, gradings=plan.memory_gradings)
         if "pages" in args.only:
             from . import pages
 

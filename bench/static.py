@@ -28,7 +28,7 @@ from .report import Report, median, ratio
 
 ASSETS = Path(grader.assets_dir("docker-production"))
 INPUTS = {"reference": ASSETS / "reference", "starter": ASSETS / "starter"}
-TARGET_RATIO = 1.5
+TARGET_RATIO = 1.3
 TARGET_MS = 300.0
 
 

@@ -9,7 +9,8 @@ submissions at once, so every pool process is warm.
 
 The engine's own limit is measured in the same run: the bare engine cycle (`bare.py`) run
 back to back in one lane, then in two lanes at once. If the engine itself does not speed
-up 1.6x with two at once, no number of grading workers can.
+up 1.7x with two at once, no number of grading workers can (the target is then 90% of
+what the engine reaches).
 """
 
 from __future__ import annotations
@@ -28,7 +29,7 @@ from .memory import peak_rss_mib
 from .report import Report, median
 from .stack import Stack, StackError, wait_until
 
-TARGET_SPEEDUP = 1.6
+TARGET_SPEEDUP = 1.7  # or within 10% of the bare engine's own two-lane speed-up
 WAIT_PER_GRADING_S = 120
 
 

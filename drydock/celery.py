@@ -6,7 +6,7 @@ the engine its own DOCKER_HOST names. Beat: `celery -A drydock beat` runs the ja
 
 import os
 
-from celery import Celery
+from celery import Celery, signals
 
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "drydock.settings.local")
 
@@ -30,3 +30,13 @@ def schedule_janitor(sender: Celery, **kwargs) -> None:
         sender.signature("exercises.tasks.janitor", options={"expires": interval}),
         name="grading-janitor",
     )
+
+
+@signals.worker_process_shutdown.connect
+def finish_teardowns(**kwargs) -> None:
+    """A pool process that exits (recycled after CELERY_WORKER_MAX_TASKS_PER_CHILD, or a warm
+    shutdown) first finishes the teardowns of its last gradings, which run after their
+    verdict (billiard ends a child with os._exit, which would cut those threads short)."""
+    from exercises.grading.sandbox import wait_for_teardown
+
+    wait_for_teardown(timeout=120)

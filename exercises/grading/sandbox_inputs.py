@@ -8,11 +8,17 @@ from, so that the app really connects.
 
 from __future__ import annotations
 
+import hashlib
+import hmac
+import os
 import posixpath
 import re
 import secrets as random
+import tempfile
 from collections.abc import Mapping
 from dataclasses import dataclass, field
+from functools import cache
+from pathlib import Path
 from typing import Any
 from urllib.parse import quote
 
@@ -50,8 +56,50 @@ class SandboxInputs:
     db_service: str | None = None
 
 
-def canary() -> str:
-    return "drydockcanary" + random.token_hex(12)
+CANARY_KEY_ENV = "DRYDOCK_CANARY_KEY"  # the installation's secret, or:
+CANARY_KEY_FILE_ENV = "DRYDOCK_CANARY_KEY_FILE"  # where it is generated once (default var/)
+_DEFAULT_KEY_FILE = Path(__file__).resolve().parents[2] / "var" / "canary_key"
+
+
+def canary(purpose: str) -> str:
+    """The grader's value for one secret (`purpose`: "db-password", "variable:NAME",
+    "secret-file:PATH"): an HMAC of the installation's key, so the same file gets the same
+    value in every job. A value per job would change the learner's build context each time
+    and bust the `COPY . .` cache; a stable one is still unknown to learners (the key is
+    the server's) and still found wherever the scan looks."""
+    digest = hmac.new(canary_key(), purpose.encode(), hashlib.sha256).hexdigest()
+    return "drydockcanary" + digest[:24]
+
+
+@cache
+def canary_key() -> bytes:
+    """`DRYDOCK_CANARY_KEY`, else a key generated once into `DRYDOCK_CANARY_KEY_FILE`
+    (default `var/canary_key`, mode 0600); a key for this process only if it cannot be
+    written (the cache then works within one worker)."""
+    if key := os.environ.get(CANARY_KEY_ENV, "").strip():
+        return key.encode()
+    path = Path(os.environ.get(CANARY_KEY_FILE_ENV) or _DEFAULT_KEY_FILE)
+    try:
+        return _key_file(path)
+    except OSError:
+        return random.token_bytes(32)
+
+
+def _key_file(path: Path) -> bytes:
+    if not path.exists():
+        path.parent.mkdir(parents=True, exist_ok=True)
+        with tempfile.NamedTemporaryFile("w", dir=path.parent, delete=False) as handle:
+            handle.write(random.token_hex(32))  # NamedTemporaryFile creates it 0600
+        try:
+            os.link(handle.name, path)  # atomic, and the first of racing workers wins
+        except FileExistsError:
+            pass
+        finally:
+            os.unlink(handle.name)
+    key = path.read_text().strip()
+    if len(key) < 32:
+        raise OSError(f"{path}: the canary key is too short")
+    return key.encode()
 
 
 def sandbox_inputs(
@@ -64,7 +112,7 @@ def sandbox_inputs(
     really connects. `texts` are the submission's files by name.
     """
     used = variables_used(text)
-    db_password = canary()
+    db_password = canary("db-password")
     variables = {**DEFAULT_VARIABLES, "DB_PASSWORD": db_password}
     canaries = [db_password]
     for name, has_fallback in used.items():
@@ -72,7 +120,7 @@ def sandbox_inputs(
             continue
         value = _guess(name, db_password)
         if value == "canary":
-            value = canary()
+            value = canary(f"variable:{name}")
             canaries.append(value)
         if value is not None and (not has_fallback or _SECRETISH.search(name)):
             variables[name] = value
@@ -166,7 +214,7 @@ def _secret_files(
             continue
         path = posixpath.normpath(spec["file"])
         is_db = name in db_secrets or bool(_DBISH.search(name) and re.search("pass", name, re.I))
-        value = db_password if is_db else canary()
+        value = db_password if is_db else canary(f"secret-file:{path}")
         if value not in canaries:
             canaries.append(value)
         files[path] = value

@@ -12,7 +12,7 @@ from pathlib import Path
 
 import pytest
 
-from exercises.grading import jobspec
+from exercises.grading import jobspec, sandbox
 from exercises.grading.sandbox.client import LABEL_JOB, connect, local_image
 from exercises.grading.types import InfrastructureError, SandboxPlan
 
@@ -144,6 +144,7 @@ def make_plan(tmp_path, docker_client, standins) -> Iterator[Callable[..., Sandb
         return plan
 
     yield make
+    sandbox.wait_for_teardown()  # teardowns run after the observations are returned
     for plan in plans:
         assert job_leftovers(docker_client, plan.job_id) == {
             "containers": [],

@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import os
 import re
+import time
 import uuid
 from pathlib import Path
 
@@ -67,8 +68,20 @@ def unique(prefix: str = "") -> str:
     return prefix + uuid.uuid4().hex[:10]
 
 
-def job_labelled(client) -> dict[str, list[str]]:
-    """Everything on the engine that carries Drydock's job label."""
+def job_labelled(client, *, settle_s: float = 0.0) -> dict[str, list[str]]:
+    """Everything on the engine that carries Drydock's job label, once this process's
+    teardowns (which run after the verdict) are done; `settle_s`: also wait up to that long
+    for other processes' (a Celery worker's) teardowns to empty it."""
+    from exercises.grading.sandbox import wait_for_teardown
+
+    wait_for_teardown()
+    deadline = time.monotonic() + settle_s
+    while (found := _job_labelled(client)) and any(found.values()) and time.monotonic() < deadline:
+        time.sleep(0.5)
+    return found
+
+
+def _job_labelled(client) -> dict[str, list[str]]:
     label = {"label": "org.drydock.job"}
     return {
         "containers": [c["Names"][0] for c in client.api.containers(all=True, filters=label)],

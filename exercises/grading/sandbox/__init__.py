@@ -6,6 +6,8 @@ no host path ever reaches the engine.
 
 Public surface:
   observe(plan, limits, progress, engine)  build, run and probe one submission; RuntimeObservations
+                   (returned before the job's teardown, which runs after in a thread)
+  wait_for_teardown()  wait until every job of this process is torn down
   janitor(..., sweep_scratch=...)  remove what crashed jobs left behind, prune the build cache
   connect(address) / engine_status(address)  a client for the grading engine / a ping
   SandboxUserError, InfrastructureError, EngineUnavailable   the typed errors (see errors)
@@ -25,13 +27,14 @@ One module per concern:
   stack       bring-up (networks, volumes, services in start order); probes: exec, health
               probes, the HTTP probe, collection, the database-down probe; session: `observe`
   canary      the canary secret scan of a built image; janitor: the periodic clean-up
+  teardown    the teardowns that run after the verdict, in threads of this process
 """
 
 from ..types import InfrastructureError
 from .client import connect, engine_status
 from .errors import EngineUnavailable, SandboxUserError
 from .janitor import janitor
-from .session import observe
+from .session import observe, wait_for_teardown
 
 __all__ = [
     "EngineUnavailable",
@@ -41,4 +44,5 @@ __all__ = [
     "engine_status",
     "janitor",
     "observe",
+    "wait_for_teardown",
 ]

@@ -4,13 +4,16 @@ from __future__ import annotations
 
 import io
 import os
+import re
 import tarfile
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
 import docker
 
+from ..types import ProjectFile
+from .buildkit import needs_buildkit
 from .client import engine_call
 from .errors import ENGINE_ERRORS, engine_error, one_line
 
@@ -46,14 +49,44 @@ class CanaryScan:
     truncated: bool = False
 
 
+def canaries_can_reach_layers(
+    context: Mapping[str, ProjectFile], dockerfile: str, buildargs: Mapping[str, str],
+    canaries: list[str],
+) -> bool:  # fmt: skip
+    """Whether a build of `context` could have put a canary into a layer at all.
+
+    A classic build is offline and sees only its context, its build args and the stand-in
+    base images (which hold no canary: the values are the server's): if no file it was sent
+    and no build arg holds a canary, no layer can. BuildKit (secret mounts) and `ADD` (it
+    unpacks local archives, where a canary would not show as bytes) always get the scan.
+    """
+    entry = context.get(dockerfile)
+    text = entry.content.decode("utf-8", "replace") if entry else ""
+    if needs_buildkit(text) or _ADD.search(text):
+        return True
+    needles = [c.encode() for c in canaries if c.strip()]
+    sources = [*(e.content for e in context.values()), *(v.encode() for v in buildargs.values())]
+    return any(needle in source for source in sources for needle in needles)
+
+
+_ADD = re.compile(r"^\s*(ONBUILD\s+)?ADD\b", re.I | re.M)
+
+
 def scan_image_for_canaries(
-    client: docker.DockerClient, image_id: str, canaries: list[str], *, max_bytes: int
+    client: docker.DockerClient,
+    image_id: str,
+    canaries: list[str],
+    *,
+    max_bytes: int,
+    layers: bool = True,
 ) -> CanaryScan:
     """Search an image for canary secret values: its env, labels, history and every layer.
 
     Layers are read from `docker save`, not from a flattened export, so a secret that was
     copied and then deleted in a later layer ("RUN rm secret") is still found: it is still
-    in the image anyone can pull. Hits name the place, never the value.
+    in the image anyone can pull. Each layer is searched as raw bytes (`_search_layers`);
+    only a layer with a hit is read file by file, to name the files. Hits name the place,
+    never the value.
     """
     result = CanaryScan()
     needles = [c.encode() for c in dict.fromkeys(c.strip() for c in canaries) if c]
@@ -76,30 +109,85 @@ def scan_image_for_canaries(
             for needle in needles:
                 shown = shown.replace(needle.decode(), "***")
             result.hits.append("history:" + one_line(shown.replace("/bin/sh -c #(nop) ", ""), 80))
+    if not layers:  # see canaries_can_reach_layers
+        return result
     overlap = max(len(n) for n in needles) - 1
+    leaky = _search_layers(client, image_id, needles, overlap, result, max_bytes)
+    if leaky:  # rare: read those layers again, entry by entry, to name the files
+
+        def name_files(layer: Any, name: str) -> bool:
+            if not _scan_layer(layer, needles, overlap, result):  # only in a file's name
+                result.hits.append(f"layer:{name.split('/')[0][:12]}")
+            return False
+
+        _saved_layers(client, image_id, leaky, name_files)
+    return result
+
+
+def _search_layers(
+    client: docker.DockerClient,
+    image_id: str,
+    needles: list[bytes],
+    overlap: int,
+    result: CanaryScan,
+    max_bytes: int,
+) -> list[str]:
+    """The layers (by their name in `docker save`) whose raw bytes hold a canary.
+
+    A layer is an uncompressed tar, so a file's content is contiguous in it: a plain byte
+    search of each layer (C speed, no per-file parsing of the thousands of files of the
+    base image) finds what a file-by-file read would."""
+    leaky: list[str] = []
+
+    def search(layer: Any, name: str) -> bool:
+        tail = b""
+        while chunk := layer.read(1 << 20):
+            result.scanned_bytes += len(chunk)
+            window = tail + chunk
+            if any(n in window for n in needles):
+                leaky.append(name)
+                return False
+            tail = window[-overlap:] if overlap else b""
+            if result.scanned_bytes >= max_bytes:
+                result.truncated = True
+                return True
+        return False
+
+    _saved_layers(client, image_id, None, search)
+    return leaky
+
+
+def _saved_layers(
+    client: docker.DockerClient,
+    image_id: str,
+    names: list[str] | None,
+    visit: Any,
+) -> None:
+    """Call `visit(layer_file, name)` for each `*/layer.tar` of `docker save` (only those in
+    `names` when given); stops when it returns True."""
     try:
         stream = io.BufferedReader(_StreamReader(client.api.get_image(image_id)), 1 << 20)
         with tarfile.open(fileobj=stream, mode="r|") as outer:
             for member in outer:
-                layer = (
-                    outer.extractfile(member)
-                    if member.isfile() and member.name.endswith("layer.tar")
-                    else None
-                )
-                if layer is not None and _scan_layer(layer, needles, overlap, result, max_bytes):
-                    result.truncated = True
+                if not (member.isfile() and member.name.endswith("layer.tar")):
+                    continue
+                if names is not None and member.name not in names:
+                    continue
+                layer = outer.extractfile(member)
+                if layer is None:
+                    continue
+                if visit(layer, member.name):
                     break
     except tarfile.TarError as error:
         raise engine_error(error, "reading the saved image") from error
     except ENGINE_ERRORS as error:
         raise engine_error(error, "saving the image for the canary scan") from error
-    return result
 
 
-def _scan_layer(
-    layer: Any, needles: list[bytes], overlap: int, result: CanaryScan, max_bytes: int
-) -> bool:
-    """Search every regular file of one layer tar; True when the byte budget ran out."""
+def _scan_layer(layer: Any, needles: list[bytes], overlap: int, result: CanaryScan) -> bool:
+    """Search every regular file of one layer tar and name those holding a canary; False if
+    none does."""
+    found = False
     with tarfile.open(fileobj=layer, mode="r|") as inner:
         for entry in inner:
             if not entry.isfile() or os.path.basename(entry.name).startswith(".wh."):
@@ -110,13 +198,11 @@ def _scan_layer(
             hit = "file:/" + entry.name.removeprefix("./").lstrip("/")
             tail = b""
             while chunk := handle.read(1 << 20):
-                result.scanned_bytes += len(chunk)
                 window = tail + chunk
                 if any(n in window for n in needles):
+                    found = True
                     if hit not in result.hits:
                         result.hits.append(hit)
                     break
                 tail = window[-overlap:] if overlap else b""
-                if result.scanned_bytes >= max_bytes:
-                    return True
-    return False
+    return found

@@ -152,7 +152,10 @@ class SandboxJob:
         return exec_in(self.client, container_id, argv, timeout=timeout, user=user)
 
     def run_probe(self, *, image: str, network: str, argv: list[str], timeout: float) -> ExecResult:
-        """Run a short-lived, locked-down helper container on a job network; its exit and output."""
+        """Run a short-lived, locked-down helper container on a job network; its exit and output.
+
+        The exited container is left to the job's teardown (after the verdict), not removed
+        here: removing it would be on the learner's wait."""
         container = self.create_container(
             service="probe",
             image=image,
@@ -182,13 +185,17 @@ class SandboxJob:
                 requests.exceptions.ConnectionError,
             ):
                 exit_code, timed_out = None, True
+                with contextlib.suppress(*ENGINE_ERRORS):
+                    self.client.api.kill(container.id)
             with engine_call("reading probe output"):
                 output = container.logs(stdout=True, stderr=True, tail=200).decode(
                     "utf-8", "replace"
                 )
             return ExecResult(exit_code=exit_code, output=output, timed_out=timed_out)
-        finally:
-            self._remove_container(container.id)
+        except BaseException:
+            with contextlib.suppress(*ENGINE_ERRORS):
+                self.client.api.kill(container.id)
+            raise
 
     def kill_containers(self) -> None:
         """SIGKILL every container of this job now; they stay for inspection until teardown."""

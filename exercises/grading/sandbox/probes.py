@@ -133,7 +133,7 @@ def _demux(data: bytes, limit: int) -> str:
     return bytes(out[:limit]).decode("utf-8", "replace")
 
 
-DB_DOWN_PROBES, DB_DOWN_INTERVAL_S = 3, 1.0  # all must pass for a health check that cannot fail
+DB_DOWN_PROBES, DB_DOWN_INTERVAL_S = 3, 0.5  # all must pass for a health check that cannot fail
 
 
 class _Probes:

@@ -2,7 +2,8 @@
 
 It builds the learner's image (and the cached development baseline for the size
 comparison), scans it for canaries in the background while the stack comes up (`_Stack`),
-probes it (`_Probes`) and always tears everything down (`SandboxJob`). What is the learner's
+probes it (`_Probes`) and always tears everything down (`SandboxJob`), after returning
+the observations (the verdict does not wait for the teardown). What is the learner's
 fault (build fails, a container cannot start or exits, OOM, a health check never passes, a
 timeout) ends up in the observations; engine trouble raises `InfrastructureError`.
 """
@@ -32,9 +33,10 @@ from ..types import (
 )
 from .baseline import ensure_baseline
 from .build import build_image
-from .canary import scan_image_for_canaries
+from .canary import canaries_can_reach_layers, scan_image_for_canaries
 from .client import LABEL_JOB, Deadline, TailBuffer, connect, local_image, standin_image
 from .containers import _ContainerSpecs
+from .files import context_files
 from .health import HealthSpec
 from .job import SandboxJob
 from .limits import DiskGuard, container_writes
@@ -42,6 +44,10 @@ from .probes import _Probes
 from .stack import _Running, _Stack
 from .storage import JobStorage
 from .substitutes import substitute, substitute_note
+from .teardown import TEARDOWNS as _TEARDOWNS
+from .teardown import wait_for_teardown  # noqa: F401 (re-exported)
+
+MAX_PENDING_TEARDOWNS = 2  # per process: a slow engine slows the next job, never piles up
 
 
 def observe(
@@ -50,19 +56,27 @@ def observe(
     progress: ProgressCallback = no_progress,
     engine: EngineAddress | None = None,
 ) -> RuntimeObservations:
-    """Build, run and probe one submission on the grading engine; always tears it all down."""
+    """Build, run and probe one submission on the grading engine.
+
+    Returns as soon as the observations are complete: the teardown of the job (killing an
+    app whose database is gone can take seconds) runs after, in a thread of this process,
+    so the learner gets the verdict without waiting for it. It always runs (`SandboxJob`
+    owns the resources; if the process dies first, the janitor sweeps by the job label);
+    `wait_for_teardown()` waits for it (tests that count leftovers, the CLI at exit).
+    """
     observations = RuntimeObservations()
+    _TEARDOWNS.wait(keep=MAX_PENDING_TEARDOWNS - 1)
     client = connect(engine)
     try:
-        with SandboxJob(client, plan.job_id, limits) as job:
-            _Session(client, job, plan, limits, progress, observations).run()
-        observations.phase_ms["teardown"] = job.teardown_ms
-    finally:
+        job = SandboxJob(client, plan.job_id, limits)
+    except BaseException:
         client.close()
+        raise
+    try:
+        _Session(client, job, plan, limits, progress, observations).run()
+    finally:
+        _TEARDOWNS.start(job, client)
     return observations
-
-
-# --------------------------------------------------------------------------------------
 
 
 # --------------------------------------------------------------------------------------
@@ -261,9 +275,17 @@ class _Session(_Stack, _ContainerSpecs, _Probes):
     def scan(self) -> None:
         assert self.image_id
         started = time.monotonic()
+        plan = self.plan
+        build = (plan.services.get(plan.app_service) or {}).get("build") or {}
+        args = build.get("args") if isinstance(build, dict) else None
+        layers = canaries_can_reach_layers(
+            context_files(plan.files, "", plan.dockerfile), plan.dockerfile,
+            {k: str(v) for k, v in (args or {}).items() if v is not None}, plan.canaries,
+        )  # fmt: skip
         result = scan_image_for_canaries(
-            self.client, self.image_id, self.plan.canaries, max_bytes=self.limits.image_bytes
-        )
+            self.client, self.image_id, plan.canaries, max_bytes=self.limits.image_bytes,
+            layers=layers,
+        )  # fmt: skip
         self.obs.canary_hits = result.hits
         if result.truncated:
             self.note(f"sandbox: the secret scan stopped after {result.scanned_bytes // 2**20} MiB")
