@@ -11,6 +11,7 @@ from __future__ import annotations
 import os
 import posixpath
 import stat
+from collections.abc import Collection, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -91,7 +92,9 @@ def submission_load(directory: Path) -> Submission:
     return _submission(files, violations, executables)
 
 
-def submission_from_files(files: dict[str, bytes]) -> Submission:
+def submission_from_files(
+    files: Mapping[str, bytes], executables: Collection[str] = ()
+) -> Submission:
     """Validate uploaded contents (relative name -> bytes) without touching the disk."""
     if len(files) > MAX_FILES:
         raise GradingError(TOO_MANY)
@@ -101,7 +104,7 @@ def submission_from_files(files: dict[str, bytes]) -> Submission:
         if len(content) > MAX_FILE_BYTES:
             raise GradingError(TOO_LARGE.format(name=clean))
         checked[clean] = content
-    return _submission(checked, [])
+    return _submission(checked, [], {safe_name(name) for name in executables})
 
 
 def safe_name(name: str) -> str:
