@@ -1,7 +1,8 @@
 """The submission form: two editors (or uploads), an optional .dockerignore and extra files.
 
-The form only collects files; `services.submission_files_clean` decides what is acceptable,
-and its messages land on the matching fields. Nothing the learner typed is lost on an error:
+The form only collects files; `services.submission_files_clean` decides what is acceptable
+(with the grader's own rules and limits, exercises.grading.files), and its messages land on the
+matching fields. Uploads stay bytes; pasted text is encoded once. Nothing the learner typed is lost on an error:
 pasted text comes back in the editors, uploaded text files come back as editor text or as
 "kept" extra files.
 """
@@ -79,7 +80,10 @@ class SubmissionForm(forms.Form):
         label="Extra files (optional)",
         required=False,
         allow_empty_file=True,
-        help_text="Small text files your set-up needs, e.g. a config file. At most 8 files in all, 256 KiB each.",
+        help_text=(
+            "Small text files your set-up needs, e.g. a config file. At most "
+            f"{services.MAX_FILES} files in all, 256 KiB each, 1 MiB together."
+        ),
     )
 
     def __init__(self, *args, **kwargs) -> None:

@@ -123,11 +123,13 @@ def grade_files(
     limits: SandboxLimits | None = None,
     engine: EngineAddress | None = None,
     executables: Collection[str] = (),
+    job_id: str | None = None,
 ) -> GradeResult:
-    """Grade uploaded contents (relative name -> bytes), validated in memory like a directory."""
+    """Grade uploaded contents (relative name -> bytes), validated in memory like a directory;
+    `job_id` names the job on the engine (default: a new random one)."""
     return _run(
         lambda: submission_from_files(files, executables), exercise=exercise,
-        static_only=static_only, progress=progress, limits=limits, engine=engine,
+        static_only=static_only, progress=progress, limits=limits, engine=engine, job_id=job_id,
     )  # fmt: skip
 
 
@@ -210,10 +212,11 @@ def _run(
     limits: SandboxLimits | None,
     engine: EngineAddress | None,
     spec: dict[str, Any] | None = None,
+    job_id: str | None = None,
 ) -> GradeResult:
     started = time.monotonic()
     result = GradeResult(exercise=exercise, status=Status.ERROR, mode=_mode(static_only))
-    job = _Job(uuid.uuid4().hex[:12])
+    job = _Job(job_id or uuid.uuid4().hex[:12])
 
     def run() -> None:
         progress(Stage.CHECKING, CHECKING, "")
