@@ -203,6 +203,8 @@ def submission_grade(*, submission_id: int, task_id: str, retry: int = 0, retrie
     progress = ProgressWriter(submission_id, task_id)
     try:
         graded = _grade(submission, job_id=job_id, progress=progress)
+        if dead_job:  # again: a build the engine was still finishing for the dead run
+            _job_remove(dead_job)
     except TRANSIENT_ERRORS as error:
         logger.warning("submission %s: infrastructure fault: %s", submission_id, error)
         last = retry >= retries
