@@ -36,7 +36,7 @@ from .compose import (
 )
 from .dockerfile import Dockerfile, Hadolint, dockerfile_parse, final_image
 from .files import COMPOSE_NAMES, Submission, safe_name, submission_from_files, submission_load
-from .jobspec import job_spec, project_files, project_overlay, sandbox_plan
+from .jobspec import job_spec, plan_from_spec, project_files, project_overlay
 from .policy import (
     NOTE_CONFIG,
     Normalised,
@@ -197,7 +197,7 @@ def grade_runtime(
             starter, submission.files, executables=submission.executables,
             supplied=spec["supplied"], skipped=STARTER_SKIPPED,
         )  # fmt: skip
-        plan = sandbox_plan(spec, files=project, dev_dir=starter, job_id=job.id)
+        plan = plan_from_spec(spec, files=project, dev_dir=starter, job_id=job.id)
         _confirm(result, plan, limits or SandboxLimits(), progress, engine)
 
     return _guarded(result, job, run, started)
@@ -325,7 +325,7 @@ def _grade(
             spec.update(planned, log=result.log)
     if result.mode == "full":
         starter = assets_dir(result.exercise) / "starter"
-        plan = sandbox_plan(planned, files=project_files(workdir), dev_dir=starter)
+        plan = plan_from_spec(planned, files=project_files(workdir), dev_dir=starter)
         return _confirm(result, plan, limits, progress, engine)
     result.status = Status.PASSED if all(c.passed for c in result.checks) else Status.FAILED
 

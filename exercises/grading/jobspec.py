@@ -152,6 +152,30 @@ def job_spec(
 
 
 def sandbox_plan(
+    workdir: Path,
+    *,
+    job_id: str,
+    dockerfile: str,
+    app_service: str,
+    db_service: str | None,
+    app_image_tag: str,
+    services: Mapping[str, dict[str, Any]],
+    volumes: Mapping[str, dict[str, Any]],
+    networks: Mapping[str, dict[str, Any]],
+    secrets: Mapping[str, Path],
+    canaries: list[str],
+    dev_dir: Path | None,
+) -> SandboxPlan:
+    """The job spec of a project prepared in `workdir` (read once, as bytes)."""
+    spec = job_spec(
+        workdir, job_id=job_id, dockerfile=dockerfile, app_service=app_service,
+        db_service=db_service, app_image_tag=app_image_tag, services=services, volumes=volumes,
+        networks=networks, secrets=secrets, canaries=canaries, supplied={},
+    )  # fmt: skip
+    return plan_from_spec(spec, files=project_files(workdir), dev_dir=dev_dir)
+
+
+def plan_from_spec(
     spec: Mapping[str, Any],
     *,
     files: dict[str, ProjectFile],
