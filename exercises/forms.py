@@ -96,7 +96,7 @@ class SubmissionForm(forms.Form):
                 "hx-params": field,
                 "hx-sync": "this:replace",
             })  # fmt: skip
-        self.submission_files: dict[str, str] = {}
+        self.submission_files: dict[str, bytes | str] = {}  # validated, as the request sent them
         self.kept: dict[str, str] = {}  # extra files carried over to the next try
         self.executables: set[str] = set()  # files of a .zip upload with an execute bit
         self.prefilled_from = None  # the submission whose files the editors start with
@@ -155,7 +155,8 @@ class SubmissionForm(forms.Form):
                     self.add_error("archive", message)
                 return cleaned
         try:
-            self.submission_files = services.submission_files_clean(files=files)
+            services.submission_files_clean(files=files)
+            self.submission_files = files  # uploads stay bytes up to the grader
         except services.SubmissionError as error:
             for name, messages in error.errors.items():
                 field = FIELD_OF.get(name, "extra_files" if name != services.ALL_FILES else None)

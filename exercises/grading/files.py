@@ -40,8 +40,8 @@ FILE_NOT_UTF8 = (
 )
 FILE_BINARY = "{name} is not a text file: it contains a NUL byte."
 FILE_BAD_NAME = (
-    "“{name}” is not a valid file name: use letters, digits, dots, dashes and underscores, "
-    "with “/” between folders."
+    "“{name}” is not an allowed file name (not a valid file name in a submission): use letters, "
+    "digits, dots, dashes and underscores, with “/” between folders."
 )
 TOO_MANY_FILES = (
     f"Your submission has more than {MAX_FILES} files ({{count}}): send only the Dockerfile, "
@@ -70,10 +70,10 @@ def files_problems(files: Mapping[str, bytes]) -> dict[str, list[str]]:
         elif len(content) > MAX_FILE_BYTES:
             size = -(-len(content) // 1024)
             problems[name].append(FILE_TOO_LARGE.format(name=name, size=size))
-        elif b"\x00" in content:
-            problems[name].append(FILE_BINARY.format(name=name))
         elif not _utf8(content):
             problems[name].append(FILE_NOT_UTF8.format(name=name))
+        elif b"\x00" in content:
+            problems[name].append(FILE_BINARY.format(name=name))
     if sum(len(content) for content in files.values()) > MAX_TOTAL_BYTES:
         problems[WHOLE].append(TOO_MUCH)
     if DOCKERFILE not in problems and not files.get(DOCKERFILE, b"").strip():
