@@ -34,9 +34,10 @@ SKIPPED_DIRS = frozenset({".git"})
 WHOLE = ""  # key of `files_problems` for the submission as a whole
 
 FILE_REQUIRED = "{name} is required: paste it into the editor or upload it."
-FILE_TOO_LARGE = "{name} is larger than 256 KiB ({size} KiB): that is the limit per file."
+FILE_TOO_LARGE = "{name} is larger than 256 KiB ({size} KiB): the limit is 256 KiB per file."
 FILE_NOT_UTF8 = (
-    "{name} is not a text file in UTF-8. Save it as UTF-8 (without binary content) and try again."
+    "{name} is not a text file: it is not UTF-8 text. "
+    "Save it as UTF-8 (without binary content) and try again."
 )
 FILE_BINARY = "{name} is not a text file: it contains a NUL byte."
 FILE_BAD_NAME = (
@@ -44,8 +45,8 @@ FILE_BAD_NAME = (
     "digits, dots, dashes and underscores, with “/” between folders."
 )
 TOO_MANY_FILES = (
-    f"Your submission has more than {MAX_FILES} files ({{count}}): send only the Dockerfile, "
-    "the compose file, .dockerignore and small extra files."
+    f"At most {MAX_FILES} files can be submitted; yours has {{count}}, more than that: send only "
+    "the Dockerfile, the compose file, .dockerignore and small extra files."
 )
 TOO_MUCH = "Your submission is larger than 1 MiB in total."
 NO_DIRECTORY = "There is no directory {path}."
