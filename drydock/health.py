@@ -37,7 +37,6 @@ from django.views.decorators.http import require_GET
 logger = logging.getLogger(__name__)
 
 ENGINE_KEY_PREFIX = "drydock:engine:"
-ENGINE_MODES = ("workers", "direct", "off")
 NO_WORKER_REPORT = "no grading worker has reported its engine recently"
 
 
@@ -124,14 +123,20 @@ def check_engine_via_workers() -> Check:
     return _timed("engine", probe)
 
 
+def check_engine(mode: str) -> Check | None:
+    """The one check of the grading engine, shared by /readyz and the exercise page's banner:
+    "workers" reads the workers' reports, "direct" pings DOCKER_HOST, anything else (off): None."""
+    if mode == "direct":
+        return check_engine_direct()
+    if mode == "workers":
+        return check_engine_via_workers()
+    return None
+
+
 def readiness(*, engine: str | None = None) -> tuple[bool, list[Check]]:
     """All checks (database, broker, engine by `engine` mode) and whether every one passed."""
-    mode = engine or settings.DRYDOCK_READYZ_ENGINE
-    checks = [check_database(), check_broker()]
-    if mode == "direct":
-        checks.append(check_engine_direct())
-    elif mode == "workers":
-        checks.append(check_engine_via_workers())
+    engine_check = check_engine(engine or settings.DRYDOCK_READYZ_ENGINE)
+    checks = [check_database(), check_broker(), *([engine_check] if engine_check else [])]
     return all(c.ok for c in checks), checks
 
 

@@ -1,7 +1,8 @@
 """The submission form: two editors (or uploads), an optional .dockerignore and extra files.
 
-The form only collects files; `services.submission_files_clean` decides what is acceptable,
-and its messages land on the matching fields. Nothing the learner typed is lost on an error:
+The form only collects files; `services.submission_files_clean` decides what is acceptable
+(with the grader's own rules and limits, exercises.grading.files), and its messages land on the
+matching fields. Uploads stay bytes; pasted text is encoded once. Nothing the learner typed is lost on an error:
 pasted text comes back in the editors, uploaded text files come back as editor text or as
 "kept" extra files.
 """
@@ -79,7 +80,10 @@ class SubmissionForm(forms.Form):
         label="Extra files (optional)",
         required=False,
         allow_empty_file=True,
-        help_text="Small text files your set-up needs, e.g. a config file. At most 8 files in all, 256 KiB each.",
+        help_text=(
+            "Small text files your set-up needs, e.g. a config file. At most "
+            f"{services.MAX_FILES} files in all, 256 KiB each, 1 MiB together."
+        ),
     )
 
     def __init__(self, *args, **kwargs) -> None:
@@ -92,7 +96,7 @@ class SubmissionForm(forms.Form):
                 "hx-params": field,
                 "hx-sync": "this:replace",
             })  # fmt: skip
-        self.submission_files: dict[str, str] = {}
+        self.submission_files: dict[str, bytes | str] = {}  # validated, as the request sent them
         self.kept: dict[str, str] = {}  # extra files carried over to the next try
         self.executables: set[str] = set()  # files of a .zip upload with an execute bit
         self.prefilled_from = None  # the submission whose files the editors start with
@@ -151,7 +155,8 @@ class SubmissionForm(forms.Form):
                     self.add_error("archive", message)
                 return cleaned
         try:
-            self.submission_files = services.submission_files_clean(files=files)
+            services.submission_files_clean(files=files)
+            self.submission_files = files  # uploads stay bytes up to the grader
         except services.SubmissionError as error:
             for name, messages in error.errors.items():
                 field = FIELD_OF.get(name, "extra_files" if name != services.ALL_FILES else None)

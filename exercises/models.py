@@ -125,6 +125,12 @@ class Submission(models.Model):
         default=list, blank=True, help_text="Files submitted with an execute bit (from a .zip)."
     )
     static_result = models.JSONField(null=True, blank=True)
+    job_spec = models.JSONField(
+        null=True,
+        blank=True,
+        help_text="The static pass's plan (grader.grade_static), run by the worker without "
+        "analysing the files again. Staff only: it holds the job's canary values.",
+    )
     result = models.JSONField(null=True, blank=True)
     score = models.PositiveSmallIntegerField(
         null=True, blank=True, help_text="0–100, from the grader"
@@ -143,6 +149,9 @@ class Submission(models.Model):
     finished_at = models.DateTimeField(null=True, blank=True)
     deadline_at = models.DateTimeField(null=True, blank=True)
     task_id = models.CharField(max_length=50, blank=True)
+    job_id = models.CharField(
+        max_length=40, blank=True, help_text="The grading job on the engine (its resources' label)."
+    )
     grading_attempts = models.PositiveSmallIntegerField(default=0)
     regrade_count = models.PositiveSmallIntegerField(default=0)
     regraded_by = models.ForeignKey(

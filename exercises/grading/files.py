@@ -10,38 +10,96 @@ from __future__ import annotations
 
 import os
 import posixpath
+import re
 import stat
+from collections import defaultdict
+from collections.abc import Collection, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 
 from .types import GradingError, PolicyViolation
 
+# The one set of limits on a submission, whatever the entry point (the web form, a .zip, the
+# CLI's directory): the web app validates with `files_problems` and shows these messages.
 MAX_FILE_BYTES = 256 * 1024
-MAX_FILES = 64
+MAX_FILES = 16
 MAX_TOTAL_BYTES = 1024 * 1024
 MAX_DEPTH = 8
+NAME_PART = re.compile(r"[A-Za-z0-9_.-]{1,100}")
 DOCKERFILE = "Dockerfile"
+COMPOSE_FILE = "docker-compose.yml"  # the name a missing compose file is reported under
 # Docker Compose's own order of preference when several of these exist.
 COMPOSE_NAMES = ("compose.yaml", "compose.yml", "docker-compose.yaml", "docker-compose.yml")
 SKIPPED_DIRS = frozenset({".git"})
+WHOLE = ""  # key of `files_problems` for the submission as a whole
 
-NO_DIRECTORY = "There is no directory {path}."
-NO_DOCKERFILE = "Your submission has no Dockerfile."
-NO_COMPOSE = (
-    "Your submission has no compose file "
-    "(docker-compose.yml, docker-compose.yaml, compose.yaml or compose.yml)."
+FILE_REQUIRED = "{name} is required: paste it into the editor or upload it."
+FILE_TOO_LARGE = "{name} is larger than 256 KiB ({size} KiB): the limit is 256 KiB per file."
+FILE_NOT_UTF8 = (
+    "{name} is not a text file: it is not UTF-8 text. "
+    "Save it as UTF-8 (without binary content) and try again."
 )
-TOO_LARGE = "{name} is larger than 256 KiB."
-TOO_MANY = (
-    f"Your submission has more than {MAX_FILES} files: send only the Dockerfile, "
-    "the compose file, .dockerignore and small extra files."
+FILE_BINARY = "{name} is not a text file: it contains a NUL byte."
+FILE_BAD_NAME = (
+    "“{name}” is not an allowed file name (not a valid file name in a submission): use letters, "
+    "digits, dots, dashes and underscores, with “/” between folders."
+)
+TOO_MANY_FILES = (
+    f"At most {MAX_FILES} files can be submitted; yours has {{count}}, more than that: send only "
+    "the Dockerfile, the compose file, .dockerignore and small extra files."
 )
 TOO_MUCH = "Your submission is larger than 1 MiB in total."
+NO_DIRECTORY = "There is no directory {path}."
+NO_DOCKERFILE = FILE_REQUIRED.format(name=DOCKERFILE)
+NO_COMPOSE = FILE_REQUIRED.format(name=COMPOSE_FILE)
 TOO_DEEP = "{name} is nested too deeply."
-BINARY = "{name} is not a text file (binary content)."
 NOT_REGULAR = "{name} is not a regular file."
-BAD_NAME = "{name!r} is not a valid file name for a submission."
+BAD_NAME = FILE_BAD_NAME
 SYMLINK_OUTSIDE = "{name} is a symlink that does not point to a file inside the submission."
+
+
+def files_problems(files: Mapping[str, bytes]) -> dict[str, list[str]]:
+    """Every problem of a submission's files at once, by file name (WHOLE: the submission as a
+    whole), so that a learner fixes everything in one go; {} when the files can be graded."""
+    problems: dict[str, list[str]] = defaultdict(list)
+    if len(files) > MAX_FILES:
+        problems[WHOLE].append(TOO_MANY_FILES.format(count=len(files)))
+    for name, content in files.items():
+        if not _allowed(name):
+            shown = "".join(c if c.isprintable() else "?" for c in name[:100])
+            problems[WHOLE].append(FILE_BAD_NAME.format(name=shown))
+        elif len(content) > MAX_FILE_BYTES:
+            size = -(-len(content) // 1024)
+            problems[name].append(FILE_TOO_LARGE.format(name=name, size=size))
+        elif not _utf8(content):
+            problems[name].append(FILE_NOT_UTF8.format(name=name))
+        elif b"\x00" in content:
+            problems[name].append(FILE_BINARY.format(name=name))
+    if sum(len(content) for content in files.values()) > MAX_TOTAL_BYTES:
+        problems[WHOLE].append(TOO_MUCH)
+    if DOCKERFILE not in problems and not files.get(DOCKERFILE, b"").strip():
+        problems[DOCKERFILE].append(NO_DOCKERFILE)
+    compose = next((n for n in COMPOSE_NAMES if n in files), None)
+    if compose not in problems and (compose is None or not files[compose].strip()):
+        problems[compose or COMPOSE_FILE].append(NO_COMPOSE)
+    return dict(problems)
+
+
+def _allowed(name: str) -> bool:
+    parts = name.split("/")
+    return (
+        ".." not in name
+        and len(parts) <= MAX_DEPTH + 1
+        and all(NAME_PART.fullmatch(part) and part not in (".", *SKIPPED_DIRS) for part in parts)
+    )
+
+
+def _utf8(content: bytes) -> bool:
+    try:
+        content.decode("utf-8")
+    except UnicodeDecodeError:
+        return False
+    return True
 
 
 @dataclass
@@ -87,21 +145,18 @@ def submission_load(directory: Path) -> Submission:
                 if path.lstat().st_mode & 0o111:
                     executables.add(safe_name(name))
             if len(files) > MAX_FILES:
-                raise GradingError(TOO_MANY)
+                raise GradingError(TOO_MANY_FILES.format(count=f"{len(files)} or more"))
     return _submission(files, violations, executables)
 
 
-def submission_from_files(files: dict[str, bytes]) -> Submission:
+def submission_from_files(
+    files: Mapping[str, bytes], executables: Collection[str] = ()
+) -> Submission:
     """Validate uploaded contents (relative name -> bytes) without touching the disk."""
-    if len(files) > MAX_FILES:
-        raise GradingError(TOO_MANY)
-    checked: dict[str, bytes] = {}
-    for name, content in files.items():
-        clean = safe_name(name)
-        if len(content) > MAX_FILE_BYTES:
-            raise GradingError(TOO_LARGE.format(name=clean))
-        checked[clean] = content
-    return _submission(checked, [])
+    problems = files_problems(files)
+    if problems:
+        raise GradingError(next(iter(problems.values()))[0])
+    return _submission(dict(files), [], set(executables))
 
 
 def safe_name(name: str) -> str:
@@ -124,15 +179,10 @@ def safe_name(name: str) -> str:
 def _submission(
     files: dict[str, bytes], violations: list[PolicyViolation], executables: set[str] | None = None
 ) -> Submission:
-    if sum(len(content) for content in files.values()) > MAX_TOTAL_BYTES:
-        raise GradingError(TOO_MUCH)
-    for name, content in files.items():
-        _check_text(name, content)
-    compose = next((n for n in COMPOSE_NAMES if n in files), None)
-    if DOCKERFILE not in files:
-        raise GradingError(NO_DOCKERFILE)
-    if compose is None:
-        raise GradingError(NO_COMPOSE)
+    problems = files_problems(files)
+    if problems:
+        raise GradingError(next(iter(problems.values()))[0])
+    compose = next(n for n in COMPOSE_NAMES if n in files)
     return Submission(
         files=files, dockerfile=DOCKERFILE, compose=compose, violations=violations,
         executables=frozenset(executables or ()) & frozenset(files),
@@ -144,12 +194,12 @@ def _read_regular(path: Path, name: str) -> bytes:
     if not stat.S_ISREG(info.st_mode):  # a FIFO or device would block or lie about its size
         raise GradingError(NOT_REGULAR.format(name=name))
     if info.st_size > MAX_FILE_BYTES:
-        raise GradingError(TOO_LARGE.format(name=name))
+        raise GradingError(FILE_TOO_LARGE.format(name=name, size=-(-info.st_size // 1024)))
     fd = os.open(path, os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK)
     with os.fdopen(fd, "rb") as handle:
         content = handle.read(MAX_FILE_BYTES + 1)
     if len(content) > MAX_FILE_BYTES:
-        raise GradingError(TOO_LARGE.format(name=name))
+        raise GradingError(FILE_TOO_LARGE.format(name=name, size=f"{MAX_FILE_BYTES // 1024}+"))
     return content
 
 
@@ -167,12 +217,3 @@ def _read_symlink(
     elif target.is_file():
         files[safe_name(name)] = _read_regular(target, name)
     # a link to a directory inside the submission is not followed (it could loop)
-
-
-def _check_text(name: str, content: bytes) -> None:
-    if b"\x00" in content:
-        raise GradingError(BINARY.format(name=name))
-    try:
-        content.decode("utf-8")
-    except UnicodeDecodeError:
-        raise GradingError(BINARY.format(name=name)) from None

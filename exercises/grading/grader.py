@@ -21,7 +21,7 @@ import shutil
 import tempfile
 import time
 import uuid
-from collections.abc import Collection, Mapping
+from collections.abc import Callable, Collection, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -36,7 +36,7 @@ from .compose import (
 )
 from .dockerfile import Dockerfile, Hadolint, dockerfile_parse, final_image
 from .files import COMPOSE_NAMES, Submission, safe_name, submission_from_files, submission_load
-from .jobspec import sandbox_plan
+from .jobspec import job_spec, plan_from_spec, project_files, project_overlay
 from .policy import (
     NOTE_CONFIG,
     Normalised,
@@ -49,7 +49,9 @@ from .policy import (
 )
 from .rules import Analysis, extensions, runtime_confirm, static_checks
 from .types import (
+    CheckResult,
     EngineAddress,
+    Extension,
     GradeResult,
     GradingError,
     InfrastructureError,
@@ -69,6 +71,7 @@ EXERCISES = ("docker-production",)
 SCRATCH_ENV = "DRYDOCK_SCRATCH_DIR"
 ASSETS_ENV = "DRYDOCK_EXERCISE_ASSETS_DIR"
 MAX_REFERENCED_FILES = 16
+STARTER_SKIPPED = ("node_modules", "Dockerfile", *COMPOSE_NAMES)  # never copied from the starter
 VOLUMES_DIR = ".drydock-volumes"  # bind devices of the learner's volumes, inside the workdir
 
 UNKNOWN_EXERCISE = "Unknown exercise {exercise!r}."
@@ -120,24 +123,14 @@ def grade_files(
     limits: SandboxLimits | None = None,
     engine: EngineAddress | None = None,
     executables: Collection[str] = (),
+    job_id: str | None = None,
 ) -> GradeResult:
-    """Grade uploaded contents (relative name -> bytes): written to a scratch directory,
-    then graded exactly like a directory. Names and sizes are checked before any write."""
-    started = time.monotonic()
-    upload = Path(tempfile.mkdtemp(prefix="upload-", dir=scratch_root()))
-    try:
-        try:
-            submission_from_files(dict(files))
-            for name, content in files.items():
-                _write(upload, name, content, mode=0o755 if name in executables else 0o644)
-        except GradingError as exc:
-            return _error(exercise, static_only, str(exc), started)
-        return grade_directory(
-            upload, exercise=exercise, static_only=static_only, progress=progress, limits=limits,
-            engine=engine,
-        )  # fmt: skip
-    finally:
-        shutil.rmtree(upload, ignore_errors=True)
+    """Grade uploaded contents (relative name -> bytes), validated in memory like a directory;
+    `job_id` names the job on the engine (default: a new random one)."""
+    return _run(
+        lambda: submission_from_files(files, executables), exercise=exercise,
+        static_only=static_only, progress=progress, limits=limits, engine=engine, job_id=job_id,
+    )  # fmt: skip
 
 
 def grade_directory(
@@ -151,12 +144,96 @@ def grade_directory(
 ) -> GradeResult:
     """Grade the learner files in `path` (on the grading engine `engine`, default: the one
     `DRYDOCK_GRADING_ENGINE` names). Raises only InfrastructureError (see module doc)."""
+    return _run(
+        lambda: submission_load(Path(path)), exercise=exercise, static_only=static_only,
+        progress=progress, limits=limits, engine=engine,
+    )  # fmt: skip
+
+
+def grade_static(
+    files: Mapping[str, bytes],
+    *,
+    exercise: str = "docker-production",
+    executables: Collection[str] = (),
+) -> tuple[GradeResult, dict[str, Any] | None]:
+    """The static half of a full grading: the static result, and the job spec (JSON, see
+    `jobspec.job_spec`) that `grade_runtime` runs without analysing anything again; None
+    when nothing is to be run (an error or a rejection)."""
+    spec: dict[str, Any] = {}
+    result = _run(
+        lambda: submission_from_files(files, executables), exercise=exercise, static_only=True,
+        progress=no_progress, limits=None, engine=None, spec=spec,
+    )  # fmt: skip
+    return result, (spec if spec and result.status in (Status.PASSED, Status.FAILED) else None)
+
+
+def grade_runtime(
+    files: Mapping[str, bytes],
+    *,
+    static: Mapping[str, Any],
+    spec: Mapping[str, Any],
+    exercise: str = "docker-production",
+    executables: Collection[str] = (),
+    progress: ProgressCallback = no_progress,
+    limits: SandboxLimits | None = None,
+    engine: EngineAddress | None = None,
+    job_id: str | None = None,
+) -> GradeResult:
+    """The runtime half: run the plan of `spec` and confirm the checks of `static` (both from
+    `grade_static`), as job `job_id`. The files are validated again (in memory, no tool runs)
+    and overlaid on the starter in memory: nothing is written to disk. Same errors as above."""
+    started = time.monotonic()
+    result = GradeResult(exercise=exercise, status=Status.ERROR, mode="full")
+    job = _Job(job_id or uuid.uuid4().hex[:12])
+
+    def run() -> None:
+        submission = submission_from_files(files, executables)
+        result.checks = [CheckResult(**check) for check in static["checks"]]
+        result.extensions = [Extension(**extension) for extension in static["extensions"]]
+        result.timings.static_ms = int(static.get("timings", {}).get("static_ms") or 0)
+        result.log = str(spec.get("log") or "")
+        starter = assets_dir(exercise) / "starter"
+        project = project_overlay(
+            starter, submission.files, executables=submission.executables,
+            supplied=spec["supplied"], skipped=STARTER_SKIPPED,
+        )  # fmt: skip
+        plan = plan_from_spec(spec, files=project, dev_dir=starter, job_id=job.id)
+        _confirm(result, plan, limits or SandboxLimits(), progress, engine)
+
+    return _guarded(result, job, run, started)
+
+
+def _run(
+    load: Callable[[], Submission],
+    *,
+    exercise: str,
+    static_only: bool,
+    progress: ProgressCallback,
+    limits: SandboxLimits | None,
+    engine: EngineAddress | None,
+    spec: dict[str, Any] | None = None,
+    job_id: str | None = None,
+) -> GradeResult:
     started = time.monotonic()
     result = GradeResult(exercise=exercise, status=Status.ERROR, mode=_mode(static_only))
-    job = _Job(uuid.uuid4().hex[:12])
-    try:
+    job = _Job(job_id or uuid.uuid4().hex[:12])
+
+    def run() -> None:
         progress(Stage.CHECKING, CHECKING, "")
-        _grade(job, Path(path), result, limits or SandboxLimits(), progress, started, engine)
+        _grade(job, load, result, limits or SandboxLimits(), progress, started, engine, spec)
+
+    return _guarded(result, job, run, started)
+
+
+def _guarded(
+    result: GradeResult, job: _Job, run: Callable[[], None], started: float
+) -> GradeResult:
+    """Run one grading step on `result`: the learner's errors and our bugs become results,
+    InfrastructureError propagates; the job's scratch directories and tools are released."""
+    try:
+        if result.exercise not in EXERCISES:
+            raise GradingError(UNKNOWN_EXERCISE.format(exercise=result.exercise))
+        run()
     except GradingError as exc:
         result.status, result.error = Status.ERROR, str(exc)
         result.checks, result.extensions = [], []
@@ -166,6 +243,7 @@ def grade_directory(
         logger.exception("grading job %s failed", job.id)
         result.status, result.error = Status.ERROR, UNEXPECTED.format(kind=type(exc).__name__)
         result.checks, result.extensions = [], []
+        result.internal = True
     finally:
         job.close()
         result.timings.total_ms = _ms(started)
@@ -204,16 +282,15 @@ class _Job:
 
 def _grade(
     job: _Job,
-    path: Path,
+    load: Callable[[], Submission],
     result: GradeResult,
     limits: SandboxLimits,
     progress: ProgressCallback,
     started: float,
     engine: EngineAddress | None = None,
+    spec: dict[str, Any] | None = None,
 ) -> None:
-    if result.exercise not in EXERCISES:
-        raise GradingError(UNKNOWN_EXERCISE.format(exercise=result.exercise))
-    submission = submission_load(path)
+    submission = load()
     home = job.directory(".home")
     hadolint = Hadolint(submission.text(submission.dockerfile), scratch=home)
     job.tools.append(hadolint)
@@ -235,19 +312,36 @@ def _grade(
     result.checks = static_checks(analysis)
     result.extensions = extensions(analysis)
     result.timings.static_ms = _ms(started)
-    if result.mode == "full":
-        plan = sandbox_plan(
+    if result.mode == "full" or spec is not None:
+        planned = job_spec(
             workdir, job_id=job.id, dockerfile=analysis.dockerfile_name,
             app_service=analysis.app or "", db_service=analysis.db,
             app_image_tag=_app_image_tag(normalised.services, analysis.app, job),
             services=normalised.services, volumes=normalised.volumes, networks=normalised.networks,
             secrets=normalised.secrets, canaries=policed.inputs.canaries,
-            dev_dir=assets_dir(result.exercise) / "starter",
+            supplied=policed.inputs.files,
         )  # fmt: skip
-        observed = _observe(plan, limits, progress, engine)
-        result.checks = runtime_confirm(result.checks, plan, observed)
-        result.timings.build_ms, result.timings.run_ms = observed.build_ms, observed.run_ms
-        result.log += observed.log
+        if spec is not None:  # the static pass hands its plan (and Compose's warnings) on
+            spec.update(planned, log=result.log)
+    if result.mode == "full":
+        starter = assets_dir(result.exercise) / "starter"
+        plan = plan_from_spec(planned, files=project_files(workdir), dev_dir=starter)
+        return _confirm(result, plan, limits, progress, engine)
+    result.status = Status.PASSED if all(c.passed for c in result.checks) else Status.FAILED
+
+
+def _confirm(
+    result: GradeResult,
+    plan: SandboxPlan,
+    limits: SandboxLimits,
+    progress: ProgressCallback,
+    engine: EngineAddress | None,
+) -> None:
+    """The runtime part: run the plan, confirm the static checks with what was observed."""
+    observed = _observe(plan, limits, progress, engine)
+    result.checks = runtime_confirm(result.checks, plan, observed)
+    result.timings.build_ms, result.timings.run_ms = observed.build_ms, observed.run_ms
+    result.log += observed.log
     result.status = Status.PASSED if all(c.passed for c in result.checks) else Status.FAILED
 
 
@@ -366,7 +460,7 @@ def _prepare_workdir(
     if starter.is_dir():
         shutil.copytree(
             starter, workdir, dirs_exist_ok=True,
-            ignore=shutil.ignore_patterns("node_modules", "Dockerfile", *COMPOSE_NAMES),
+            ignore=shutil.ignore_patterns(*STARTER_SKIPPED),
         )  # fmt: skip
     else:
         logger.warning(STARTER_MISSING.format(exercise=exercise, path=starter))
@@ -434,13 +528,6 @@ def _raw_services(documents: list[dict[str, Any]]) -> dict[str, dict[str, Any]]:
             service = {**base, **service, "environment": environment}
         merged[name] = service
     return merged
-
-
-def _error(exercise: str, static_only: bool, message: str, started: float) -> GradeResult:
-    result = GradeResult(exercise=exercise, status=Status.ERROR, mode=_mode(static_only))
-    result.error = message
-    result.timings.static_ms = result.timings.total_ms = _ms(started)
-    return result
 
 
 def _mode(static_only: bool) -> str:

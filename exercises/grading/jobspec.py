@@ -11,6 +11,7 @@ data: it can be pickled, sent to a remote worker, or built from a request's byte
 
 from __future__ import annotations
 
+import json
 import os
 import stat
 from collections.abc import Mapping
@@ -116,6 +117,40 @@ def secret_bytes(
     return found
 
 
+def job_spec(
+    workdir: Path,
+    *,
+    job_id: str,
+    dockerfile: str,
+    app_service: str,
+    db_service: str | None,
+    app_image_tag: str,
+    services: Mapping[str, dict[str, Any]],
+    volumes: Mapping[str, dict[str, Any]],
+    networks: Mapping[str, dict[str, Any]],
+    secrets: Mapping[str, Path],
+    canaries: list[str],
+    supplied: Mapping[str, str],
+) -> dict[str, Any]:
+    """The plan without its files, as JSON: what the static pass hands to the runtime pass.
+
+    Every path is project-relative, secrets are named by their project file, and `supplied`
+    holds the grader's own files (secret files with canary values), so the plan can be rebuilt
+    on another machine from the learner's bytes and the starter (`plan_from_spec`).
+    """
+    relative_services, relative_volumes = relative_config(services, volumes, workdir)
+    return {
+        "job_id": job_id, "dockerfile": dockerfile, "app_service": app_service,
+        "db_service": db_service, "app_image_tag": app_image_tag,
+        "services": relative_services, "volumes": relative_volumes, "networks": dict(networks),
+        "secrets": {
+            name: relative_path(str(path if path.is_absolute() else workdir / path), workdir)
+            for name, path in secrets.items()
+        },
+        "canaries": list(canaries), "supplied": dict(supplied),
+    }  # fmt: skip
+
+
 def sandbox_plan(
     workdir: Path,
     *,
@@ -132,13 +167,54 @@ def sandbox_plan(
     dev_dir: Path | None,
 ) -> SandboxPlan:
     """The job spec of a project prepared in `workdir` (read once, as bytes)."""
-    files = project_files(workdir)
-    relative_services, relative_volumes = relative_config(services, volumes, workdir)
+    spec = job_spec(
+        workdir, job_id=job_id, dockerfile=dockerfile, app_service=app_service,
+        db_service=db_service, app_image_tag=app_image_tag, services=services, volumes=volumes,
+        networks=networks, secrets=secrets, canaries=canaries, supplied={},
+    )  # fmt: skip
+    return plan_from_spec(spec, files=project_files(workdir), dev_dir=dev_dir)
+
+
+def plan_from_spec(
+    spec: Mapping[str, Any],
+    *,
+    files: dict[str, ProjectFile],
+    dev_dir: Path | None,
+    job_id: str | None = None,
+) -> SandboxPlan:
+    """The job spec of `spec` over the project `files` (read from a workdir, or overlaid in
+    memory by `project_overlay`). With `job_id`, the plan is rebound to that job: the spec's
+    own id (12 random hex digits, so it appears nowhere else) is replaced in every name."""
+    if job_id and job_id != spec["job_id"]:
+        spec = json.loads(json.dumps(spec).replace(spec["job_id"], job_id))
+    secrets = {n: files[p].content for n, p in spec["secrets"].items() if p in files}
     return SandboxPlan(
-        job_id=job_id, files=files, dockerfile=dockerfile, app_service=app_service,
-        db_service=db_service, app_image_tag=app_image_tag, services=relative_services,
-        volumes=relative_volumes, networks=dict(networks),
-        secrets=secret_bytes(secrets, workdir, files), canaries=list(canaries),
+        job_id=spec["job_id"], files=files, dockerfile=spec["dockerfile"],
+        app_service=spec["app_service"], db_service=spec["db_service"],
+        app_image_tag=spec["app_image_tag"], services=spec["services"], volumes=spec["volumes"],
+        networks=spec["networks"], secrets=secrets, canaries=list(spec["canaries"]),
         dev_files=project_files(dev_dir, exclude=("node_modules", ".git")) if dev_dir else None,
         dev_name=(dev_dir.name if dev_dir else "starter"),
     )  # fmt: skip
+
+
+def project_overlay(
+    starter: Path,
+    learner: Mapping[str, bytes],
+    *,
+    executables: frozenset[str],
+    supplied: Mapping[str, str],
+    skipped: tuple[str, ...],
+) -> dict[str, ProjectFile]:
+    """The project in memory, as the grader's workdir holds it: the starter (without the
+    names in `skipped`, at any depth), overlaid with the learner's files and the grader's."""
+    found: dict[str, ProjectFile] = {}
+    if starter.is_dir():
+        for name, file in project_files(starter, exclude=skipped).items():
+            if not set(name.split("/")) & set(skipped):
+                found[name] = file
+    for name, content in learner.items():
+        found[name] = ProjectFile(content, 0o755 if name in executables else 0o644)
+    for name, text in supplied.items():
+        found[name] = ProjectFile(text.encode("utf-8"), 0o644)
+    return found

@@ -90,6 +90,7 @@ class GradeResult:
     error: str | None = None
     timings: Timings = field(default_factory=Timings)
     log: str = ""  # capped build/run log; not part of the JSON contract
+    internal: bool = False  # an unexpected bug of Drydock's (not in the JSON): never an attempt
 
     @property
     def score(self) -> int:

@@ -4,12 +4,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-import redis
 from django.conf import settings
 from django.core.cache import cache
-
-from ..grading import sandbox
-from ..grading.types import InfrastructureError
 
 
 @dataclass(frozen=True)
@@ -27,17 +23,11 @@ HEALTH_CACHE_KEY = "exercises:grading-health"
 
 
 def _broker_up() -> bool:
-    url = settings.CELERY_BROKER_URL
-    if not url.startswith(("redis://", "rediss://", "unix://")):
+    if not settings.CELERY_BROKER_URL.startswith(("redis://", "rediss://", "unix://")):
         return True  # another transport: let control.ping answer
-    try:
-        client = redis.Redis.from_url(url, socket_connect_timeout=0.5, socket_timeout=0.5)
-        try:
-            return bool(client.ping())
-        finally:
-            client.close()
-    except redis.exceptions.RedisError:
-        return False
+    from drydock.health import check_broker
+
+    return check_broker().ok
 
 
 def _workers() -> int:
@@ -50,24 +40,16 @@ def _workers() -> int:
 
 
 def _engine_up() -> bool | None:
-    """Is an engine reachable for grading? None when not checked.
+    """Is an engine reachable for grading? None when not checked (DRYDOCK_HEALTH_ENGINE "off").
 
-    DRYDOCK_HEALTH_ENGINE: "workers" reads the engine reports the grading workers publish in
-    Redis (drydock.health; the web process of a deployment has no engine), "direct" pings
-    DOCKER_HOST from this process (the single-machine set-up), "off" skips the check.
+    The same check as /readyz's (drydock.health.check_engine): "workers" reads the engine
+    reports the grading workers publish in Redis (the web process of a deployment has no
+    engine), "direct" pings DOCKER_HOST from this process (the single-machine set-up).
     """
-    mode = settings.DRYDOCK_HEALTH_ENGINE
-    if mode == "workers":
-        from drydock.health import check_engine_via_workers
+    from drydock.health import check_engine
 
-        return check_engine_via_workers().ok
-    if mode != "direct":
-        return None
-    try:
-        sandbox.engine_status(timeout=2)
-    except InfrastructureError:
-        return False
-    return True
+    check = check_engine(settings.DRYDOCK_HEALTH_ENGINE)
+    return None if check is None else check.ok
 
 
 def grading_health(*, refresh: bool = False) -> GradingHealth:

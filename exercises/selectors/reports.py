@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from functools import lru_cache
 from typing import Any
 
@@ -51,7 +51,6 @@ class SubmissionReport:
     extensions: list[dict[str, Any]]
     policy: list[dict[str, Any]]
     error: str | None
-    notes: list[str] = field(default_factory=list)
 
     @property
     def settled(self) -> bool:
@@ -120,5 +119,4 @@ def submission_report(
         extensions=[e for e in result.get("extensions") or [] if e.get("present")],
         policy=list(result.get("policy") or []),
         error=result.get("error"),
-        notes=[n for n in result.get("notes") or [] if isinstance(n, str)],
     )

@@ -1,7 +1,8 @@
 """Write-side operations, one concern per module; every public name is importable from here.
 
 - `exercises`: loading an exercise from its assets, the starter project;
-- `intake`: validating a learner's files, the limit, the static grading, enqueueing;
+- `intake`: validating a learner's files (with the grader's rules and limits), the limit, the
+  static pass (its result and job spec are stored for the worker), enqueueing;
 - `quota`: the submission limit and what is left of it;
 - `lifecycle`: the grading lifecycle, the only writer of `Submission.status` (worker, regrades),
   with `progress` (the running stages while a worker grades) and `history` (kept gradings);
@@ -12,6 +13,20 @@
 from __future__ import annotations
 
 from ..grading import grader, sandbox
+from ..grading.files import (
+    COMPOSE_FILE,
+    DOCKERFILE,
+    FILE_BAD_NAME,
+    FILE_BINARY,
+    FILE_NOT_UTF8,
+    FILE_REQUIRED,
+    FILE_TOO_LARGE,
+    MAX_FILE_BYTES,
+    MAX_FILES,
+    MAX_TOTAL_BYTES,
+    TOO_MANY_FILES,
+    TOO_MUCH,
+)
 from .exercises import (
     DEFAULT_TITLE,
     exercise_assets_dir,
@@ -21,20 +36,9 @@ from .exercises import (
 )
 from .intake import (
     ALL_FILES,
-    COMPOSE_FILE,
-    DOCKERFILE,
     DOCKERIGNORE,
-    FILE_BAD_NAME,
-    FILE_BINARY,
     FILE_DUPLICATE,
-    FILE_NAME,
-    FILE_NOT_UTF8,
-    FILE_REQUIRED,
     FILE_RESERVED_NAME,
-    FILE_TOO_LARGE,
-    MAX_FILE_BYTES,
-    MAX_FILES,
-    TOO_MANY_FILES,
     SubmissionError,
     SubmissionRateLimited,
     static_grade,
@@ -51,6 +55,7 @@ from .lifecycle import (
     INFRA_EXPIRED,
     INFRA_STUCK,
     INFRA_TIMEOUT,
+    INFRA_WORKER_LOST,
     STAGE_QUEUED,
     STAGE_REGRADE,
     TRANSIENT_ERRORS,
@@ -64,10 +69,10 @@ from .quota import RATE_LIMITED, SubmissionQuota, submission_quota
 
 __all__ = [
     "ALL_FILES", "COMPOSE_FILE", "DEADLINE_GRACE_S", "DEFAULT_TITLE", "DOCKERFILE", "DOCKERIGNORE",
-    "FILE_BAD_NAME", "FILE_BINARY", "FILE_DUPLICATE", "FILE_NAME", "FILE_NOT_UTF8",
+    "FILE_BAD_NAME", "FILE_BINARY", "FILE_DUPLICATE", "FILE_NOT_UTF8", "INFRA_WORKER_LOST",
     "FILE_REQUIRED", "FILE_RESERVED_NAME", "FILE_TOO_LARGE", "GRADING_DELAYED", "GRADING_RETRYING",
     "INFRA_ERROR", "INFRA_EXPIRED", "INFRA_STUCK", "INFRA_TIMEOUT", "LOG_CAP_CHARS",
-    "MAX_FILE_BYTES", "MAX_FILES", "RATE_LIMITED", "STAGE_QUEUED", "STAGE_REGRADE",
+    "MAX_FILE_BYTES", "MAX_FILES", "MAX_TOTAL_BYTES", "TOO_MUCH", "RATE_LIMITED", "STAGE_QUEUED", "STAGE_REGRADE",
     "TOO_MANY_FILES", "TRANSIENT_ERRORS", "SubmissionError", "SubmissionQuota",
     "SubmissionRateLimited", "exercise_assets_dir", "exercise_load", "grader", "sandbox",
     "starter_editor_files", "starter_zip", "static_grade", "submission_create",

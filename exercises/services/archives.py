@@ -14,12 +14,11 @@ import io
 import stat
 import zipfile
 
-from .intake import ALL_FILES, MAX_FILE_BYTES, MAX_FILES, SubmissionError
+from ..grading.files import FILE_TOO_LARGE, MAX_FILE_BYTES, MAX_FILES, TOO_MANY_FILES
+from .intake import ALL_FILES, SubmissionError
 
 NOT_A_ZIP = "The upload is not a .zip archive."
 ZIP_SYMLINK = "{name} is a symbolic link; put the file itself in the archive."
-ZIP_TOO_LARGE = "{name} is larger than 256 KiB."
-ZIP_TOO_MANY = f"The archive holds more than {MAX_FILES} files."
 SKIPPED = ("__MACOSX/", ".DS_Store", ".git/", "node_modules/")
 
 
@@ -33,7 +32,7 @@ def archive_files(*, data: bytes) -> tuple[dict[str, bytes], set[str]]:
     members = [m for m in members if not any(part in m.filename for part in SKIPPED)]
     prefix = _common_folder([m.filename for m in members])
     if len(members) > MAX_FILES:
-        raise SubmissionError({ALL_FILES: [ZIP_TOO_MANY]})
+        raise SubmissionError({ALL_FILES: [TOO_MANY_FILES.format(count=len(members))]})
     files: dict[str, bytes] = {}
     executables: set[str] = set()
     for member in members:
@@ -42,15 +41,19 @@ def archive_files(*, data: bytes) -> tuple[dict[str, bytes], set[str]]:
         if stat.S_ISLNK(mode):
             raise SubmissionError({name: [ZIP_SYMLINK.format(name=name)]})
         if member.file_size > MAX_FILE_BYTES:  # checked before anything is inflated
-            raise SubmissionError({name: [ZIP_TOO_LARGE.format(name=name)]})
+            raise SubmissionError({name: [_too_large(name, member.file_size)]})
         with archive.open(member) as handle:
             content = handle.read(MAX_FILE_BYTES + 1)
         if len(content) > MAX_FILE_BYTES:  # a header that lied about the size
-            raise SubmissionError({name: [ZIP_TOO_LARGE.format(name=name)]})
+            raise SubmissionError({name: [_too_large(name, len(content))]})
         files[name] = content
         if mode & 0o111:
             executables.add(name)
     return files, executables
+
+
+def _too_large(name: str, size: int) -> str:
+    return FILE_TOO_LARGE.format(name=name, size=-(-size // 1024))
 
 
 def _common_folder(names: list[str]) -> str:

@@ -3,12 +3,9 @@
 from __future__ import annotations
 
 import logging
-import re
-from collections import defaultdict
 from collections.abc import Collection, Mapping
 from datetime import datetime
 from functools import partial
-from math import ceil
 from typing import TYPE_CHECKING, Any
 
 from django.conf import settings
@@ -16,7 +13,8 @@ from django.db import transaction
 from django.utils import timezone
 
 from ..grading import grader
-from ..grading.types import Status
+from ..grading.files import WHOLE, files_problems
+from ..grading.types import InfrastructureError, Status
 from ..models import Exercise, Submission
 from . import lifecycle
 from .quota import lock_learner, rate_limit_message, submission_quota
@@ -24,26 +22,12 @@ from .quota import lock_learner, rate_limit_message, submission_quota
 if TYPE_CHECKING:
     from django.contrib.auth.models import User
 
-# Learner-facing messages are constants: the views show them, the tests assert on them.
-DOCKERFILE = "Dockerfile"
-COMPOSE_FILE = "docker-compose.yml"
+# The limits and the messages about the files are the grader's (one validation, one set of
+# limits: exercises.grading.files); only what the form itself adds is defined here.
 DOCKERIGNORE = ".dockerignore"
-MAX_FILE_BYTES = 256 * 1024  # the grader's own per-file limit
-MAX_FILES = 8
-FILE_NAME = re.compile(r"^[A-Za-z0-9_.-]{1,100}$")
 ALL_FILES = "__all__"  # error key of errors about the submission as a whole
-
-FILE_REQUIRED = "{name} is required: paste it into the editor or upload it."
-FILE_TOO_LARGE = "{name} is {size} KiB: the limit is 256 KiB per file."
-FILE_NOT_UTF8 = "{name} is not UTF-8 text. Save it as UTF-8 (without binary content) and try again."
-FILE_BINARY = "{name} contains a NUL byte: only text files can be submitted."
-FILE_BAD_NAME = (
-    "“{name}” is not an allowed file name: use letters, digits, dots, dashes and underscores, "
-    "with no folders."
-)
 FILE_RESERVED_NAME = "{name} has its own field: paste or upload it there, not as an extra file."
 FILE_DUPLICATE = "{name} was submitted twice."
-TOO_MANY_FILES = "At most 8 files can be submitted; you sent {count}."
 
 logger = logging.getLogger(__name__)
 
@@ -62,70 +46,51 @@ class SubmissionRateLimited(SubmissionError):
         super().__init__({ALL_FILES: [message]})
 
 
+def files_as_bytes(files: Mapping[str, bytes | str]) -> dict[str, bytes]:
+    """The request's files as bytes (pasted text is encoded once; uploads already are)."""
+    return {n: c.encode("utf-8") if isinstance(c, str) else c for n, c in files.items()}
+
+
 def submission_files_clean(*, files: Mapping[str, bytes | str]) -> dict[str, str]:
-    """Validate names, sizes and encoding; return name → text, or raise SubmissionError.
+    """Validate with the grader's rules; return name → text, or raise SubmissionError.
 
     Every problem is reported at once, so the learner fixes everything in one go.
     """
-    errors: dict[str, list[str]] = defaultdict(list)
-    if len(files) > MAX_FILES:
-        errors[ALL_FILES].append(TOO_MANY_FILES.format(count=len(files)))
-    cleaned: dict[str, str] = {}
-    for name, content in files.items():
-        if not FILE_NAME.match(name) or name in (".", "..") or ".." in name:
-            errors[ALL_FILES].append(FILE_BAD_NAME.format(name=name[:100]))
-            continue
-        raw = content.encode("utf-8") if isinstance(content, str) else content
-        if len(raw) > MAX_FILE_BYTES:
-            errors[name].append(FILE_TOO_LARGE.format(name=name, size=ceil(len(raw) / 1024)))
-            continue
-        try:
-            text = raw.decode("utf-8")
-        except UnicodeDecodeError:
-            errors[name].append(FILE_NOT_UTF8.format(name=name))
-            continue
-        if "\x00" in text:
-            errors[name].append(FILE_BINARY.format(name=name))
-            continue
-        cleaned[name] = text
-    for required in (DOCKERFILE, COMPOSE_FILE):
-        if required not in errors and not cleaned.get(required, "").strip():
-            errors[required].append(FILE_REQUIRED.format(name=required))
-    if errors:
-        raise SubmissionError(dict(errors))
-    return cleaned
+    problems = files_problems(files_as_bytes(files))
+    if problems:
+        raise SubmissionError({(k if k != WHOLE else ALL_FILES): v for k, v in problems.items()})
+    return {name: _text(content) for name, content in files.items()}
 
 
-def as_bytes(files: Mapping[str, str]) -> dict[str, bytes]:
-    return {name: text.encode("utf-8") for name, text in files.items()}
-
-
-_INTERNAL_ERROR_PREFIX = grader.UNEXPECTED.split("{", 1)[0]
-
-
-def is_internal_error(result: dict[str, Any]) -> bool:
-    """The grader reports a bug of its own as `status: error` with its UNEXPECTED message:
-    that is Drydock's fault, not the learner's, so it must not count as an attempt."""
-    return result.get("status") == Status.ERROR and (result.get("error") or "").startswith(
-        _INTERNAL_ERROR_PREFIX
-    )
+def _text(content: bytes | str) -> str:
+    return content if isinstance(content, str) else content.decode("utf-8")
 
 
 def static_grade(
-    *, exercise_slug: str, files: Mapping[str, str], executables: Collection[str] = ()
+    *, exercise_slug: str, files: Mapping[str, bytes | str], executables: Collection[str] = ()
 ) -> dict[str, Any] | None:
     """The static result (no engine, a few hundred ms), or None when it could not be computed."""
+    return static_pass(exercise_slug=exercise_slug, files=files, executables=executables)[0]
+
+
+def static_pass(
+    *, exercise_slug: str, files: Mapping[str, bytes | str], executables: Collection[str] = ()
+) -> tuple[dict[str, Any] | None, dict[str, Any] | None]:
+    """(the static result, the job spec the worker will run), or (None, None) when the static
+    pass could not be done: then the worker grades the whole submission itself."""
     try:
-        result = grader.grade_files(
-            as_bytes(files), exercise=exercise_slug, static_only=True, executables=executables
-        ).to_json()
-    except Exception:  # InfrastructureError (a tool missing...): the worker will report it properly
+        result, spec = grader.grade_static(
+            files_as_bytes(files), exercise=exercise_slug, executables=executables
+        )
+    except InfrastructureError:  # a tool missing...: the worker will report it properly
         logger.exception("static grading failed for a submission to %s", exercise_slug)
-        return None
-    return None if is_internal_error(result) else result
+        return None, None
+    if result.internal:  # a bug of ours: not the learner's result
+        return None, None
+    return result.to_json(), spec
 
 
-def settles_statically(static: dict[str, Any] | None) -> bool:
+def _settles_statically(static: dict[str, Any] | None) -> bool:
     """A static error or a rejection is final: nothing would be built."""
     return static is not None and static["status"] in (Status.REJECTED, Status.ERROR)
 
@@ -158,8 +123,8 @@ def submission_create(
     """
     cleaned = submission_files_clean(files=files)
     executables = sorted(set(executables) & set(cleaned))
-    static = static_grade(exercise_slug=exercise.slug, files=cleaned, executables=executables)
-    settled = settles_statically(static)
+    static, spec = static_pass(exercise_slug=exercise.slug, files=files, executables=executables)
+    settled = _settles_statically(static)
     now = timezone.now()
     _check_quota(learner=learner, settled=settled, now=now)  # cheap early answer
     with transaction.atomic():
@@ -171,6 +136,7 @@ def submission_create(
             files=cleaned,
             executables=executables,
             static_result=static,
+            job_spec=spec,
             mode="static" if settings.DRYDOCK_GRADING_STATIC_ONLY else "full",
             created_at=now,
         )

@@ -8,7 +8,9 @@ from __future__ import annotations
 
 import logging
 import time
+import uuid
 from collections.abc import Iterable
+from dataclasses import dataclass
 from datetime import datetime, timedelta
 from functools import partial
 from typing import TYPE_CHECKING, Any
@@ -21,8 +23,8 @@ from django.db import OperationalError, transaction
 from django.db.models import F, Max, Q
 from django.utils import timezone
 
-from ..grading import grader
-from ..grading.types import GradingError, InfrastructureError, Status
+from ..grading import grader, sandbox
+from ..grading.types import InfrastructureError
 from ..models import Submission, SubmissionCheck
 from .history import keep_grading
 from .progress import ProgressWriter, log_tail
@@ -32,6 +34,10 @@ if TYPE_CHECKING:
     from django.contrib.auth.models import User
 
 DEADLINE_GRACE_S = 60  # after the hard time limit, a run is certainly dead
+# A grading whose worker died is redelivered (acks_late + reject_on_worker_lost) and resumed,
+# at most this many times beyond the task's own retries: a submission that kills its worker
+# every time must not loop forever.
+WORKER_LOST_REDELIVERIES = 2
 # Drydock's transient faults: the engine or the broker unreachable. Retried, never counted.
 TRANSIENT_ERRORS = (
     InfrastructureError,
@@ -61,6 +67,10 @@ INFRA_STUCK = (
     "Grading stopped responding (a grading worker was lost). This was Drydock's fault and does not "
     "count as an attempt: please submit again."
 )
+INFRA_WORKER_LOST = (
+    "Grading stopped several times because a grading worker was lost. This was Drydock's fault "
+    "and does not count as an attempt: please submit again."
+)
 INFRA_EXPIRED = (
     "Drydock's grading service was unavailable for too long to grade this submission. "
     "It does not count as an attempt: please submit again."
@@ -71,12 +81,6 @@ logger = logging.getLogger(__name__)
 
 def _as_bytes(files: dict[str, str]) -> dict[str, bytes]:
     return {name: text.encode("utf-8") for name, text in files.items()}
-
-
-def _is_internal_error(result: dict[str, Any]) -> bool:
-    from .intake import is_internal_error
-
-    return is_internal_error(result)
 
 
 # Intake ------------------------------------------------------------------------------------
@@ -105,22 +109,33 @@ def submission_mark_delayed(*, submission_id: int) -> None:
     )
 
 
-def _claim(*, submission_id: int, task_id: str) -> Submission | None:
-    """Mark the submission as being graded by this run, or None if it must not run.
+def _attempt_limit() -> int:
+    return settings.DRYDOCK_GRADING_MAX_RETRIES + 1 + WORKER_LOST_REDELIVERIES
 
-    A queued submission is claimed; so is one whose previous run is past its deadline (that run
-    is dead: the hard time limit killed it). A finished one, or one that another live run is
-    grading, is left alone — so a redelivered message never starts a second grading beside the first.
+
+def _claim(*, submission_id: int, task_id: str, job_id: str) -> tuple[Submission | None, str]:
+    """Mark the submission as being graded by this run as job `job_id`: (the submission, the
+    job id of a run that died before finishing, "" if none), or (None, "") if it must not run.
+
+    A queued submission is claimed. So is one being graded by this very task (same id): Celery
+    redelivered it because its worker died mid-run (acks_late, reject_on_worker_lost), so the
+    grading resumes at once rather than when the janitor ends it, within the attempt limit.
+    So is one whose run is past its deadline (the hard time limit killed it). A finished one,
+    or one that another task is grading, is left alone: a duplicate never grades beside the first.
     """
     now = timezone.now()
     deadline = now + timedelta(seconds=settings.DRYDOCK_GRADING_TIME_LIMIT + DEADLINE_GRACE_S)
-    claimable = Q(status=Submission.Status.QUEUED) | Q(
-        status__in=Submission.ACTIVE, deadline_at__lt=now
+    rows = Submission.objects.filter(pk=submission_id)
+    active = Q(status__in=Submission.ACTIVE)
+    dead = active & (
+        Q(deadline_at__lt=now) | Q(task_id=task_id, grading_attempts__lt=_attempt_limit())
     )
-    claimed = Submission.objects.filter(claimable, pk=submission_id).update(
+    previous = rows.filter(dead).values_list("job_id", flat=True).first() or ""
+    claimed = rows.filter(Q(status=Submission.Status.QUEUED) | dead).update(
         status=Submission.Status.CHECKING,
         stage_message="checking your files",
         task_id=task_id,
+        job_id=job_id,
         started_at=now,
         deadline_at=deadline,
         finished_at=None,
@@ -128,8 +143,48 @@ def _claim(*, submission_id: int, task_id: str) -> Submission | None:
         log="",
     )
     if not claimed:
-        return None
-    return Submission.objects.select_related("exercise").get(pk=submission_id)
+        return None, ""
+    return Submission.objects.select_related("exercise").get(pk=submission_id), previous
+
+
+def _job_remove(job_id: str) -> None:
+    """Remove what a dead run of this submission left on the engine (best effort: the janitor's
+    age-based sweep gets whatever this misses)."""
+    try:
+        report = sandbox.janitor(job_id=job_id)
+    except Exception as error:  # the grading itself will report an unreachable engine
+        logger.warning("leftovers of job %s not removed: %s", job_id, error)
+        return
+    logger.info("removed the leftovers of dead job %s: %s", job_id, report)
+
+
+def _grade(submission: Submission, *, job_id: str, progress: ProgressWriter) -> Graded:
+    """One pass per submission: the worker runs the plan the static pass stored and only adds
+    the runtime part (in static-only mode the stored result is the result). A regrade, or a
+    submission whose static pass could not be done, is graded from its files."""
+    files = _as_bytes(submission.files)
+    executables = submission.executables or ()
+    static, spec = submission.static_result, submission.job_spec
+    if static is not None and spec is not None and submission.mode == "static":
+        return Graded(result=dict(static), log=str(spec.get("log") or ""))
+    if static is not None and spec is not None:
+        result = grader.grade_runtime(
+            files, static=static, spec=spec, exercise=submission.exercise.slug,
+            executables=executables, progress=progress, job_id=job_id,
+        )  # fmt: skip
+    else:
+        result = grader.grade_files(
+            files, exercise=submission.exercise.slug, static_only=submission.mode == "static",
+            progress=progress, executables=executables, job_id=job_id,
+        )  # fmt: skip
+    return Graded(result=result.to_json(), log=result.log, internal=result.internal)
+
+
+@dataclass(frozen=True)
+class Graded:
+    result: dict[str, Any]
+    log: str
+    internal: bool = False
 
 
 def submission_grade(*, submission_id: int, task_id: str, retry: int = 0, retries: int = 0) -> str:
@@ -139,18 +194,17 @@ def submission_grade(*, submission_id: int, task_id: str, retry: int = 0, retrie
     flagged delayed) unless this was the last retry: then it stays queued for the janitor.
     Anything else of Drydock's own ends as an `error` that is not one of the learner's attempts.
     """
-    submission = _claim(submission_id=submission_id, task_id=task_id)
+    job_id = uuid.uuid4().hex[:12]
+    submission, dead_job = _claim(submission_id=submission_id, task_id=task_id, job_id=job_id)
     if submission is None:
-        return "skipped"
+        return _refuse(submission_id=submission_id, task_id=task_id)
+    if dead_job:
+        _job_remove(dead_job)
     progress = ProgressWriter(submission_id, task_id)
     try:
-        result = grader.grade_files(
-            _as_bytes(submission.files),
-            exercise=submission.exercise.slug,
-            static_only=submission.mode == "static",
-            progress=progress,
-            executables=submission.executables or (),
-        )
+        graded = _grade(submission, job_id=job_id, progress=progress)
+        if dead_job:  # again: a build the engine was still finishing for the dead run
+            _job_remove(dead_job)
     except TRANSIENT_ERRORS as error:
         logger.warning("submission %s: infrastructure fault: %s", submission_id, error)
         last = retry >= retries
@@ -175,18 +229,6 @@ def submission_grade(*, submission_id: int, task_id: str, retry: int = 0, retrie
             detail="soft time limit exceeded",
         )
         return "timeout"
-    except GradingError as error:  # the grader returns these as results; kept as a safety net
-        result_json = {
-            "status": Status.ERROR.value,
-            "mode": submission.mode,
-            "error": str(error),
-            "checks": [],
-            "extensions": [],
-            "policy": [],
-            "score": 0,
-        }
-        _finish(submission_id=submission_id, task_id=task_id, result=result_json, log=progress.log)
-        return Status.ERROR.value
     except Exception as error:
         logger.exception("submission %s: grading crashed", submission_id)
         _finish_infrastructure_error(
@@ -196,22 +238,38 @@ def submission_grade(*, submission_id: int, task_id: str, retry: int = 0, retrie
             detail=f"{type(error).__name__}: {error}",
         )
         raise
-    result_json = result.to_json()
-    if _is_internal_error(result_json):
+    if graded.internal:
         _finish_infrastructure_error(
             submission_id=submission_id,
             task_id=task_id,
             message=INFRA_ERROR,
-            detail=result_json["error"],
+            detail=graded.result.get("error") or "",
         )
         return "internal-error"
     _finish(
         submission_id=submission_id,
         task_id=task_id,
-        result=result_json,
-        log=result.log or progress.log,
+        result=graded.result,
+        log=graded.log or progress.log,
     )
-    return result.status.value
+    return str(graded.result["status"])
+
+
+def _refuse(*, submission_id: int, task_id: str) -> str:
+    """A run that must not grade. If its own task was redelivered past the attempt limit (its
+    worker keeps dying), the grading ends now as Drydock's fault instead of at the deadline."""
+    worn_out = Submission.objects.filter(
+        pk=submission_id, task_id=task_id, status__in=Submission.ACTIVE,
+        grading_attempts__gte=_attempt_limit(),
+    ).exists()  # fmt: skip
+    if worn_out and _finish_infrastructure_error(
+        submission_id=submission_id,
+        task_id=task_id,
+        message=INFRA_WORKER_LOST,
+        detail="redelivered past the attempt limit: its worker was lost every time",
+    ):
+        return "worker-lost"
+    return "skipped"
 
 
 def _release(
@@ -329,6 +387,7 @@ def submission_regrade(*, submission: Submission, by: User | None = None) -> boo
             status=Submission.Status.QUEUED,
             stage_message=STAGE_REGRADE,
             result=None,
+            job_spec=None,  # a regrade applies today's rules: the whole grading runs again
             score=None,
             checks_passed=None,
             log="",

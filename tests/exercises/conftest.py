@@ -54,7 +54,7 @@ def exercise(db, lecture) -> Exercise:
 
 
 def make_result(passed: int = 7, *, status: Status | None = None, mode: str = "full", error: str | None = None,
-                notes: bool = False) -> GradeResult:  # fmt: skip
+                notes: bool = False, internal: bool = False) -> GradeResult:  # fmt: skip
     checks = [
         CheckResult(
             id=check_id,
@@ -73,13 +73,16 @@ def make_result(passed: int = 7, *, status: Status | None = None, mode: str = "f
         error=error,
     )  # fmt: skip
     result.log = "Step 1/9 : FROM node:18-alpine\nSuccessfully built abc\n"
+    result.internal = internal
     return result
 
 
 @dataclass
 class ScriptedGrader:
-    """Stands in for `grader.grade_files`: `static` answers static-only calls, `full` the others
-    (a GradeResult, an exception to raise, or a callable taking the progress callback)."""
+    """Stands in for the grader: `static` answers the static pass (`grade_static`, or
+    `grade_files` static-only), `full` the runtime pass (`grade_runtime`, or `grade_files`)
+    (a GradeResult, an exception to raise, or a callable taking the progress callback).
+    `calls` records each call; "runtime" marks the worker's runtime pass on a stored spec."""
 
     static: Any = field(default_factory=lambda: make_result(7, mode="static"))
     full: Any = field(default_factory=make_result)
@@ -87,12 +90,49 @@ class ScriptedGrader:
 
     def __call__(
         self, files, *, exercise="docker-production", static_only=False, progress=None, limits=None,
-        engine=None, executables=(),
+        engine=None, executables=(), job_id=None,
     ):  # fmt: skip
         self.calls.append(
-            {"files": dict(files), "static_only": static_only, "executables": list(executables)}
+            {
+                "files": dict(files),
+                "static_only": static_only,
+                "executables": list(executables),
+                "runtime": False,
+            }  # fmt: skip
         )
-        answer = self.static if static_only else self.full
+        return self._answer(self.static if static_only else self.full, progress)
+
+    def grade_static(self, files, *, exercise="docker-production", executables=()):
+        self.calls.append(
+            {
+                "files": dict(files),
+                "static_only": True,
+                "executables": list(executables),
+                "runtime": False,
+            }  # fmt: skip
+        )
+        result = self._answer(self.static, None)
+        runnable = result.status in (Status.PASSED, Status.FAILED)
+        return result, ({"job_id": "scripted", "log": "compose warnings\n"} if runnable else None)
+
+    def grade_runtime(
+        self, files, *, static, spec, exercise="docker-production", executables=(), progress=None,
+        limits=None, engine=None, job_id=None,
+    ):  # fmt: skip
+        self.calls.append(
+            {
+                "files": dict(files),
+                "static_only": False,
+                "executables": list(executables),
+                "runtime": True,
+                "spec": spec,
+                "job_id": job_id,
+            }  # fmt: skip
+        )
+        return self._answer(self.full, progress)
+
+    @staticmethod
+    def _answer(answer, progress):
         if isinstance(answer, BaseException):
             raise answer
         if callable(answer) and not isinstance(answer, GradeResult):
@@ -104,6 +144,8 @@ class ScriptedGrader:
 def grader(monkeypatch) -> ScriptedGrader:
     scripted = ScriptedGrader()
     monkeypatch.setattr(services.grader, "grade_files", scripted)
+    monkeypatch.setattr(services.grader, "grade_static", scripted.grade_static)
+    monkeypatch.setattr(services.grader, "grade_runtime", scripted.grade_runtime)
     return scripted
 
 

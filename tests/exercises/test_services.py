@@ -11,7 +11,7 @@ from django.utils import timezone
 
 from exercises import services
 from exercises.grading import grader as real_grader
-from exercises.grading.types import GradingError, InfrastructureError, Stage, Status
+from exercises.grading.types import InfrastructureError, Stage, Status
 from exercises.models import Submission, SubmissionCheck
 from exercises.services import lifecycle, progress
 
@@ -49,14 +49,36 @@ def test_clean_files_accepts_text_and_reports_every_problem_at_once():
     assert errors[services.ALL_FILES] == [services.FILE_BAD_NAME.format(name="../etc/passwd")]
 
 
-@pytest.mark.parametrize("name", ["a/b", "..", ".", "x..y", "a b", "", "é.txt", "x" * 101])
+@pytest.mark.parametrize(
+    "name", ["/abs", "a//b", "..", ".", "x..y", "a b", "", "é.txt", "x" * 101, ".git/config"]
+)
 def test_clean_files_refuses_unsafe_names(name):
     with pytest.raises(services.SubmissionError) as caught:
         services.submission_files_clean(files={**REFERENCE, name: "x"})
     assert services.ALL_FILES in caught.value.errors
 
 
-def test_clean_files_requires_both_files_and_at_most_eight():
+def test_clean_files_accepts_folders_and_the_other_compose_names():
+    """A .zip keeps its folders (scripts/entrypoint.sh) and may name its compose file as
+    Docker Compose allows: the grader's rules, not stricter ones of the form."""
+    files = {"Dockerfile": REFERENCE["Dockerfile"], "compose.yaml": REFERENCE["docker-compose.yml"]}
+    cleaned = services.submission_files_clean(
+        files={**files, "scripts/entrypoint.sh": b"#!/bin/sh\n"}
+    )
+    assert cleaned["scripts/entrypoint.sh"] == "#!/bin/sh\n"
+
+
+def test_clean_files_has_the_graders_limits_and_messages():
+    from exercises.grading import files as grading_files
+
+    assert services.MAX_FILES == grading_files.MAX_FILES
+    big = {f"f{i}.txt": "x" * (200 * 1024) for i in range(6)}  # each fine, 1.2 MiB together
+    with pytest.raises(services.SubmissionError) as caught:
+        services.submission_files_clean(files={**REFERENCE, **big})
+    assert caught.value.errors == {services.ALL_FILES: [services.TOO_MUCH]}
+
+
+def test_clean_files_requires_both_files_and_at_most_max_files():
     with pytest.raises(services.SubmissionError) as caught:
         services.submission_files_clean(files={"Dockerfile": "  \n"})
     assert caught.value.errors == {
@@ -64,8 +86,12 @@ def test_clean_files_requires_both_files_and_at_most_eight():
         "docker-compose.yml": [services.FILE_REQUIRED.format(name="docker-compose.yml")],
     }
     with pytest.raises(services.SubmissionError) as caught:
-        services.submission_files_clean(files={**REFERENCE, **{f"f{i}.txt": "x" for i in range(7)}})
-    assert caught.value.errors[services.ALL_FILES] == [services.TOO_MANY_FILES.format(count=9)]
+        services.submission_files_clean(
+            files={**REFERENCE, **{f"f{i}.txt": "x" for i in range(services.MAX_FILES - 1)}}
+        )
+    assert caught.value.errors[services.ALL_FILES] == [
+        services.TOO_MANY_FILES.format(count=services.MAX_FILES + 1)
+    ]
 
 
 def test_log_tail_keeps_the_end():
@@ -131,8 +157,9 @@ def test_settled_submissions_have_their_own_generous_cap(submit, grader):
 
 def test_an_internal_error_of_the_static_grader_is_left_to_the_worker(submit, grader, enqueued):
     grader.static = make_result(
-        status=Status.ERROR, mode="static", error=real_grader.UNEXPECTED.format(kind="KeyError")
-    )
+        status=Status.ERROR, mode="static", error=real_grader.UNEXPECTED.format(kind="KeyError"),
+        internal=True,
+    )  # fmt: skip
     submission = submit()
     assert (
         submission.status == S.QUEUED
@@ -234,12 +261,77 @@ def test_a_run_in_progress_is_never_started_a_second_time_unless_it_is_dead(subm
     Submission.objects.filter(pk=submission.pk).update(
         status=S.BUILDING, task_id="first", deadline_at=timezone.now() + timedelta(minutes=5)
     )
-    assert services.submission_grade(submission_id=submission.pk, task_id="first") == "skipped"
     assert services.submission_grade(submission_id=submission.pk, task_id="second") == "skipped"
     Submission.objects.filter(pk=submission.pk).update(
         deadline_at=timezone.now() - timedelta(seconds=1)
     )
     assert services.submission_grade(submission_id=submission.pk, task_id="second") == "passed"
+
+
+def test_a_redelivered_task_resumes_its_grading_and_removes_the_dead_jobs_leftovers(
+    submit, grader, monkeypatch
+):
+    """Its worker died mid-build: Celery redelivers the same task id, and the grading resumes
+    at once (not when the deadline passes), after removing what the dead job left on the engine."""
+    removed = []
+    monkeypatch.setattr(lifecycle.sandbox, "janitor", lambda **kw: removed.append(kw) or {})
+    submission = submit()
+    Submission.objects.filter(pk=submission.pk).update(
+        status=S.BUILDING, task_id="t", job_id="deadjob", grading_attempts=1,
+        deadline_at=timezone.now() + timedelta(minutes=10),
+    )  # fmt: skip
+    assert services.submission_grade(submission_id=submission.pk, task_id="t") == "passed"
+    submission.refresh_from_db()
+    assert (submission.status, submission.attempt, submission.grading_attempts) == (S.PASSED, 1, 2)
+    assert removed == [{"job_id": "deadjob"}] * 2 and submission.job_id not in ("", "deadjob")
+    assert grader.calls[-1]["runtime"] and grader.calls[-1]["job_id"] == submission.job_id
+
+
+def test_a_task_whose_worker_keeps_dying_ends_as_drydocks_fault(submit, grader, settings):
+    submission = submit()
+    limit = settings.DRYDOCK_GRADING_MAX_RETRIES + 1 + lifecycle.WORKER_LOST_REDELIVERIES
+    Submission.objects.filter(pk=submission.pk).update(
+        status=S.BUILDING, task_id="t", grading_attempts=limit,
+        deadline_at=timezone.now() + timedelta(minutes=10),
+    )  # fmt: skip
+    assert services.submission_grade(submission_id=submission.pk, task_id="t") == "worker-lost"
+    submission.refresh_from_db()
+    assert (submission.status, submission.is_infrastructure_error, submission.attempt) == (
+        S.ERROR, True, None,
+    )  # fmt: skip
+    assert submission.stage_message == services.INFRA_WORKER_LOST
+
+
+def test_the_worker_runs_the_stored_static_pass_and_never_analyses_again(submit, grader):
+    submission = submit()
+    assert submission.job_spec == {"job_id": "scripted", "log": "compose warnings\n"}
+    services.submission_grade(submission_id=submission.pk, task_id="t")
+    assert [(c["static_only"], c["runtime"]) for c in grader.calls] == [
+        (True, False),
+        (False, True),
+    ]
+    assert grader.calls[1]["spec"] == submission.job_spec
+    assert grader.calls[1]["files"] == {n: t.encode() for n, t in REFERENCE.items()}
+    submission.refresh_from_db()
+    assert submission.status == S.PASSED and submission.result["mode"] == "full"
+
+
+@override_settings(DRYDOCK_GRADING_STATIC_ONLY=True)
+def test_in_static_only_mode_the_worker_stores_the_static_result_as_it_is(submit, grader):
+    submission = submit()
+    services.submission_grade(submission_id=submission.pk, task_id="t")
+    submission.refresh_from_db()
+    assert len(grader.calls) == 1 and submission.result == submission.static_result
+    assert submission.status == S.PASSED and submission.log == "compose warnings\n"
+
+
+def test_a_regrade_grades_the_files_again_with_todays_rules(submit, grader, staff):
+    submission = submit()
+    services.submission_grade(submission_id=submission.pk, task_id="t")
+    submission.refresh_from_db()
+    assert services.submission_regrade(submission=submission, by=staff)
+    services.submission_grade(submission_id=submission.pk, task_id="t2")
+    assert [(c["static_only"], c["runtime"]) for c in grader.calls][-1] == (False, False)
 
 
 def test_progress_is_written_to_the_row_throttled_and_fenced(submit, grader):
@@ -301,7 +393,11 @@ def test_an_infrastructure_fault_goes_back_to_queued_for_a_retry_without_countin
         (SoftTimeLimitExceeded(), services.INFRA_TIMEOUT, False),
         (RuntimeError("boom"), services.INFRA_ERROR, True),
         (
-            make_result(status=Status.ERROR, error=real_grader.UNEXPECTED.format(kind="KeyError")),
+            make_result(
+                status=Status.ERROR,
+                error=real_grader.UNEXPECTED.format(kind="KeyError"),
+                internal=True,
+            ),  # fmt: skip
             services.INFRA_ERROR,
             False,
         ),
@@ -328,7 +424,7 @@ def test_drydock_own_faults_end_as_errors_that_are_not_attempts(
 
 def test_a_learner_error_in_the_full_grading_counts(submit, grader):
     submission = submit()
-    grader.full = GradingError("docker-compose.yml: bad indentation on line 4")
+    grader.full = make_result(status=Status.ERROR, error="docker-compose.yml: bad indentation")
     assert services.submission_grade(submission_id=submission.pk, task_id="t") == "error"
     submission.refresh_from_db()
     assert (submission.status, submission.is_infrastructure_error, submission.attempt) == (

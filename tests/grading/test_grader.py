@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import statistics
 import sys
 import time
@@ -290,3 +291,64 @@ def test_a_stack_that_did_not_come_up_is_not_confirmed(submit, reference, runtim
     assert "not confirmed: db did not run (exec: docker-entrypoint.sh: not found)" in evidence(
         result, "health-checks"
     )
+
+
+def _comparable(plan: SandboxPlan, other: SandboxPlan) -> dict:
+    """`plan` as data, with its job id and canary values renamed to those of `other`."""
+    text = json.dumps(
+        [plan.services, plan.volumes, plan.networks, plan.app_image_tag, plan.db_service],
+        sort_keys=True,
+    ).replace(plan.job_id, other.job_id)
+    for mine, theirs in zip(plan.canaries, other.canaries, strict=True):
+        text = text.replace(mine, theirs)
+    return {
+        "config": json.loads(text),
+        "files": {n: (f.content, f.mode) for n, f in plan.files.items() if "secrets/" not in n},
+        "secret files": sorted(n for n in plan.files if "secrets/" in n),
+        "secrets": sorted(plan.secrets),
+        "dev": {n: (f.content, f.mode) for n, f in (plan.dev_files or {}).items()},
+    }
+
+
+@pytest.mark.parametrize("fixture", ["reference", "development"])
+def test_the_runtime_pass_reuses_the_static_pass(fixture, runtime, monkeypatch):
+    files = {name: text.encode() for name, text in read_fixture(fixture).items()}
+    files["scripts/start.sh"] = b"#!/bin/sh\nexec node src/server.js\n"
+    before = grade_files(files, executables={"scripts/start.sh"})  # one full grading, as before
+    static, spec = grader.grade_static(files, executables={"scripts/start.sh"})
+    static_json, spec_json = json.loads(json.dumps(static.to_json())), json.loads(json.dumps(spec))
+
+    analysed = []  # every static tool and rule the runtime pass would call again
+    for name in ("Hadolint", "ComposeConfig", "static_checks", "submission_load", "_police"):
+        monkeypatch.setattr(grader, name, lambda *a, _n=name, **k: analysed.append(_n))
+    after = grader.grade_runtime(
+        files, static=static_json, spec=spec_json, executables={"scripts/start.sh"}
+    )
+
+    assert analysed == []
+    assert static.mode == "static" and after.mode == "full"
+    first, second = runtime.plans
+
+    def seen(result, plan):  # what the learner sees; a job's own id is in an untagged name
+        return json.dumps({**result.to_json(), "timings": None}).replace(plan.job_id, "JOB")
+
+    assert seen(after, second) == seen(before, first)
+    assert after.log == before.log and after.timings.static_ms == static.timings.static_ms
+    assert second.job_id != spec["job_id"] and second.job_id != first.job_id
+    assert _comparable(first, second) == _comparable(second, second)
+    assert second.files["scripts/start.sh"].mode == 0o755
+
+
+def test_nothing_is_run_when_the_static_pass_settles_it(reference):
+    files = {name: text.encode() for name, text in reference.items()}
+    del files["docker-compose.yml"]
+    result, spec = grader.grade_static(files)
+    assert result.status == Status.ERROR and spec is None
+
+
+def test_an_unexpected_bug_is_flagged_internal_not_by_its_message(reference, monkeypatch):
+    monkeypatch.setattr(grader, "static_checks", lambda analysis: 1 / 0)
+    files = {name: text.encode() for name, text in reference.items()}
+    result = grade_files(files, static_only=True)
+    assert result.status == Status.ERROR and result.internal
+    assert not grade_files({"Dockerfile": b"FROM x\n"}, static_only=True).internal
