@@ -1,0 +1,118 @@
+"""Pages that are the same for every anonymous visitor, rendered once per content version.
+
+A class of fifty opening a lesson at once must not render it fifty times. An anonymous lesson
+or course page holds nothing of the visitor (no CSRF token: htmx reads it from the cookie, and
+only signed-in pages have forms), so its HTML is cached under the page's path and the *content
+version*, a number that every instructor save bumps (course/signals.py). Nothing is ever
+deleted: a bump makes every older entry unreachable, and entries expire on their own.
+
+Two levels: the shared cache (Redis) holds the HTML for every web worker; each worker also keeps
+the pages of the current version in memory, so a hit costs one small Redis read (the version)
+instead of moving the whole page out of Redis on every request.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import threading
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+
+from django.conf import settings
+from django.core.cache import cache
+from django.db import transaction
+from django.http import HttpRequest, HttpResponse
+from django.utils.cache import get_conditional_response, patch_cache_control, patch_vary_headers
+
+VERSION_KEY = "course:content-version"
+PAGE_KEY = "course:page:{version}:{path}"
+PAGE_TTL_S = 24 * 3600
+LOCAL_MAX_PAGES = 256  # per worker: the lecture has a few dozen pages
+
+
+@dataclass(frozen=True)
+class CachedPage:
+    html: bytes
+    etag: str  # quoted, strong: the page is the same byte for byte
+
+
+_local: dict[tuple[int, str], CachedPage] = {}
+_local_lock = threading.Lock()
+
+
+def content_version() -> int:
+    """The current content version; a fresh cache starts from a number never used before."""
+    version = cache.get(VERSION_KEY)
+    if version is None:
+        cache.add(VERSION_KEY, time.time_ns(), timeout=None)
+        version = cache.get(VERSION_KEY) or 0  # 0: Redis is down, nothing is kept anyway
+    return version
+
+
+def content_version_bump() -> None:
+    """Make every cached page stale: now, and again once the saving transaction commits (a
+    page rendered from the old rows between the two would otherwise outlive the save)."""
+
+    def bump() -> None:
+        try:
+            cache.incr(VERSION_KEY)
+        except ValueError:  # no version yet: the next reader starts a new one
+            cache.add(VERSION_KEY, time.time_ns(), timeout=None)
+
+    bump()
+    transaction.on_commit(bump)
+
+
+def is_shared(request: HttpRequest) -> bool:
+    """Whether the page this request gets is the one every anonymous visitor gets."""
+    return (
+        request.method in ("GET", "HEAD")
+        and not request.user.is_authenticated
+        and "messages" not in request.COOKIES  # a flash message is for this visitor only
+    )
+
+
+def shared_page(request: HttpRequest, render: Callable[[], HttpResponse]) -> HttpResponse:
+    """The anonymous page at `request.path`: cached, with headers that let proxies keep it."""
+    version = content_version()
+    page = _page_get(version, request.path)
+    if page is None:
+        response = render()
+        if response.status_code != 200 or not version:  # not a page, or no cache (Redis down)
+            return _public(response)
+        page = _page_store(version, request.path, response.content)
+    response = _public(HttpResponse(page.html))
+    response["ETag"] = page.etag
+    return get_conditional_response(request, etag=page.etag, response=response)
+
+
+def _public(response: HttpResponse) -> HttpResponse:
+    patch_cache_control(response, public=True, max_age=settings.DRYDOCK_PAGE_MAX_AGE_S)
+    patch_vary_headers(response, ["Cookie"])  # a signed-in visitor gets another page
+    return response
+
+
+def _page_get(version: int, path: str) -> CachedPage | None:
+    page = _local.get((version, path))
+    if page is None and version:
+        page = cache.get(PAGE_KEY.format(version=version, path=path))
+        if page is not None:
+            _remember(version, path, page)
+    return page
+
+
+def _page_store(version: int, path: str, html: bytes) -> CachedPage:
+    page = CachedPage(html=html, etag=f'"{hashlib.sha256(html).hexdigest()[:32]}"')
+    cache.set(PAGE_KEY.format(version=version, path=path), page, PAGE_TTL_S)
+    _remember(version, path, page)
+    return page
+
+
+def _remember(version: int, path: str, page: CachedPage) -> None:
+    with _local_lock:
+        for key in [key for key in _local if key[0] != version]:
+            del _local[key]
+        if len(_local) >= LOCAL_MAX_PAGES:
+            _local.clear()
+        _local[(version, path)] = page
