@@ -7,8 +7,10 @@ version*, a number that every instructor save bumps (course/signals.py). Nothing
 deleted: a bump makes every older entry unreachable, and entries expire on their own.
 
 Two levels: the shared cache (Redis) holds the HTML for every web worker; each worker also keeps
-the pages of the current version in memory, so a hit costs one small Redis read (the version)
-instead of moving the whole page out of Redis on every request.
+the pages of the current version in memory. `SharedPageMiddleware` serves those from memory to
+requests without a session, before sessions, CSRF and URL resolution run: a page costs about as
+much as a static file. It reads the version from Redis at most every VERSION_CHECK_S seconds, so
+another worker shows an instructor's save within that time (the saving worker at once).
 """
 
 from __future__ import annotations
@@ -29,6 +31,7 @@ VERSION_KEY = "course:content-version"
 PAGE_KEY = "course:page:{version}:{path}"
 PAGE_TTL_S = 24 * 3600
 LOCAL_MAX_PAGES = 256  # per worker: the lecture has a few dozen pages
+VERSION_CHECK_S = 1.0
 
 
 @dataclass(frozen=True)
@@ -39,15 +42,25 @@ class CachedPage:
 
 _local: dict[tuple[int, str], CachedPage] = {}
 _local_lock = threading.Lock()
+_version_seen: tuple[float, int] = (0.0, 0)  # (time.monotonic() when read, version)
 
 
 def content_version() -> int:
     """The current content version; a fresh cache starts from a number never used before."""
+    global _version_seen
     version = cache.get(VERSION_KEY)
     if version is None:
         cache.add(VERSION_KEY, time.time_ns(), timeout=None)
         version = cache.get(VERSION_KEY) or 0  # 0: Redis is down, nothing is kept anyway
+    _version_seen = (time.monotonic(), version)
     return version
+
+
+def _recent_version() -> int:
+    seen_at, version = _version_seen
+    if time.monotonic() - seen_at < VERSION_CHECK_S:
+        return version
+    return content_version()
 
 
 def content_version_bump() -> None:
@@ -55,6 +68,8 @@ def content_version_bump() -> None:
     page rendered from the old rows between the two would otherwise outlive the save)."""
 
     def bump() -> None:
+        global _version_seen
+        _version_seen = (0.0, 0)  # this worker reads the new version on its next request
         try:
             cache.incr(VERSION_KEY)
         except ValueError:  # no version yet: the next reader starts a new one
@@ -82,6 +97,10 @@ def shared_page(request: HttpRequest, render: Callable[[], HttpResponse]) -> Htt
         if response.status_code != 200 or not version:  # not a page, or no cache (Redis down)
             return _public(response)
         page = _page_store(version, request.path, response.content)
+    return page_response(request, page)
+
+
+def page_response(request: HttpRequest, page: CachedPage) -> HttpResponse:
     response = _public(HttpResponse(page.html))
     response["ETag"] = page.etag
     return get_conditional_response(request, etag=page.etag, response=response)
@@ -91,6 +110,34 @@ def _public(response: HttpResponse) -> HttpResponse:
     patch_cache_control(response, public=True, max_age=settings.DRYDOCK_PAGE_MAX_AGE_S)
     patch_vary_headers(response, ["Cookie"])  # a signed-in visitor gets another page
     return response
+
+
+def local_page(request: HttpRequest) -> CachedPage | None:
+    """The page this worker holds for a request without a session (None: let the view answer)."""
+    if (
+        request.method != "GET"
+        or settings.SESSION_COOKIE_NAME in request.COOKIES
+        or "messages" in request.COOKIES
+    ):
+        return None
+    version = _recent_version()
+    return _local.get((version, request.path)) if version else None
+
+
+class SharedPageMiddleware:
+    """Serve an anonymous page this worker already holds before sessions, CSRF and URL
+    resolution run (placed after WhiteNoise, as if the page were a static file)."""
+
+    def __init__(self, get_response: Callable[[HttpRequest], HttpResponse]) -> None:
+        self.get_response = get_response
+
+    def __call__(self, request: HttpRequest) -> HttpResponse:
+        page = local_page(request)
+        if page is None:
+            return self.get_response(request)
+        response = page_response(request, page)
+        response["X-Frame-Options"] = settings.X_FRAME_OPTIONS  # its middleware is skipped
+        return response
 
 
 def _page_get(version: int, path: str) -> CachedPage | None:

@@ -5,7 +5,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from django.contrib.auth.models import AbstractBaseUser, AnonymousUser
-from django.db.models import Count, Prefetch, Q
+from django.db.models import Count, IntegerField, OuterRef, Prefetch, Subquery
+from django.db.models.functions import Coalesce
 from django.shortcuts import get_object_or_404
 
 from .models import Course, Lesson, Module, Question, QuestionAnswer, Section, SectionProgress
@@ -52,23 +53,8 @@ def course_outline(
 ) -> tuple[Course, list[Module]]:
     """The course with its published modules and lessons, each lesson annotated with progress."""
     course = get_object_or_404(Course.objects.published(), slug=slug)
-    section_filter = Q(sections__published=True)
-    question_filter = Q(questions__published=True)
-    user_id = getattr(user, "pk", None)
     lessons = Lesson.objects.published().annotate(
-        section_count=Count("sections", filter=section_filter, distinct=True),
-        done_count=Count(
-            "sections",
-            filter=section_filter & Q(sections__progress__user_id=user_id),
-            distinct=True,
-        ),
-        question_count=Count("questions", filter=question_filter, distinct=True),
-        right_count=Count(
-            "questions",
-            filter=question_filter
-            & Q(questions__answers__user_id=user_id, questions__answers__correct=True),
-            distinct=True,
-        ),
+        **_progress_counts(user_id=getattr(user, "pk", None))
     )
     modules = list(
         course.modules.published().prefetch_related(Prefetch("lessons", queryset=lessons))
@@ -148,10 +134,50 @@ def question_answers(*, user, questions) -> dict[int, QuestionAnswer]:
 
 
 def lesson_progress(*, lesson: Lesson, user) -> Progress:
-    sections = list(lesson.sections.published().values_list("id", flat=True))
-    questions = lesson.questions.published()
-    right = QuestionAnswer.objects.filter(user=user, question__in=questions, correct=True).count()
-    return Progress(len(_completed_ids(user, sections)), len(sections), right, questions.count())
+    """The learner's progress through `lesson`, in one query (the htmx answers' progress bar)."""
+    counts = (
+        Lesson.objects.filter(pk=lesson.pk)
+        .annotate(**_progress_counts(user_id=user.pk))
+        .values("section_count", "done_count", "question_count", "right_count")
+        .get()
+    )
+    return Progress(
+        counts["done_count"],
+        counts["section_count"],
+        counts["right_count"],
+        counts["question_count"],
+    )
+
+
+def _count(queryset, lesson_field: str) -> Coalesce:
+    """A scalar subquery counting `queryset`'s rows of the outer lesson."""
+    counted = (
+        queryset.filter(**{lesson_field: OuterRef("pk")})
+        .order_by()
+        .values(lesson_field)
+        .annotate(n=Count("pk"))
+        .values("n")
+    )
+    return Coalesce(Subquery(counted, output_field=IntegerField()), 0)
+
+
+def _progress_counts(*, user_id: int | None) -> dict[str, Coalesce]:
+    """Per lesson: published sections and questions, those `user_id` completed / got right.
+
+    Scalar subqueries, not joins: joining sections, everybody's progress, questions and
+    everybody's answers would multiply the rows by the size of the class."""
+    return {
+        "section_count": _count(Section.objects.filter(published=True), "lesson"),
+        "done_count": _count(
+            SectionProgress.objects.filter(user_id=user_id, section__published=True),
+            "section__lesson",
+        ),
+        "question_count": _count(Question.objects.filter(published=True), "lesson"),
+        "right_count": _count(
+            QuestionAnswer.objects.filter(user_id=user_id, correct=True, question__published=True),
+            "question__lesson",
+        ),
+    }
 
 
 @dataclass(frozen=True)

@@ -30,6 +30,22 @@ def test_the_second_visitor_gets_the_same_page_without_a_query(
     with django_assert_num_queries(0):
         second = Client().get(LESSON)
     assert second.content == first.content and second["ETag"] == first["ETag"]
+    assert second["X-Frame-Options"] == "DENY" and "public" in second["Cache-Control"]
+
+
+def test_another_worker_sees_a_save_once_it_checks_the_version_again(
+    client, tiny_course, monkeypatch
+):
+    from django.core.cache import cache
+
+    from course import page_cache
+
+    assert "Lesson 1" in client.get(LESSON).content.decode()
+    # another worker's save: the version in Redis moves, this worker's copy does not know yet
+    Section.objects.filter(lesson__slug="l1", slug="s1").update(body_html="<p>Updated</p>")
+    cache.incr(page_cache.VERSION_KEY)
+    monkeypatch.setattr(page_cache, "VERSION_CHECK_S", 0)
+    assert "Updated" in client.get(LESSON).content.decode()
 
 
 def test_a_browser_holding_the_page_is_told_it_has_not_changed(client, tiny_course):
