@@ -20,6 +20,7 @@ import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
+from typing import Any, TypeVar
 
 from django.conf import settings
 from django.core.cache import cache
@@ -27,6 +28,7 @@ from django.db import transaction
 from django.http import HttpRequest, HttpResponse
 from django.utils.cache import get_conditional_response, patch_cache_control, patch_vary_headers
 
+T = TypeVar("T")
 VERSION_KEY = "course:content-version"
 PAGE_KEY = "course:page:{version}:{path}"
 PAGE_TTL_S = 24 * 3600
@@ -40,7 +42,7 @@ class CachedPage:
     etag: str  # quoted, strong: the page is the same byte for byte
 
 
-_local: dict[tuple[int, str], CachedPage] = {}
+_local: dict[tuple[int, str], Any] = {}  # CachedPage, or a shared_value()
 _local_lock = threading.Lock()
 _version_seen: tuple[float, int] = (0.0, 0)  # (time.monotonic() when read, version)
 
@@ -94,10 +96,31 @@ def shared_page(request: HttpRequest, render: Callable[[], HttpResponse]) -> Htt
     page = _page_get(version, request.path)
     if page is None:
         response = render()
-        if response.status_code != 200 or not version:  # not a page, or no cache (Redis down)
-            return _public(response)
+        if (
+            response.status_code != 200
+            or "private" in response.get("Cache-Control", "")  # the view says: not shared
+            or not version  # no cache (Redis down)
+        ):
+            return response if response.has_header("Cache-Control") else _public(response)
         page = _page_store(version, request.path, response.content)
     return page_response(request, page)
+
+
+def shared_value(name: str, compute: Callable[[], T]) -> T:
+    """A value the same for everybody (an exercise and its checklist...), computed once per
+    content version and kept like the pages. None is never kept."""
+    version = _recent_version()
+    key = f"value:{name}"
+    value = _local.get((version, key))
+    if value is None and version:
+        value = cache.get(PAGE_KEY.format(version=version, path=key))
+    if value is None:
+        value = compute()
+        if value is not None and version:
+            cache.set(PAGE_KEY.format(version=version, path=key), value, PAGE_TTL_S)
+    if value is not None and version:
+        _remember(version, key, value)
+    return value
 
 
 def page_response(request: HttpRequest, page: CachedPage) -> HttpResponse:
@@ -121,7 +144,8 @@ def local_page(request: HttpRequest) -> CachedPage | None:
     ):
         return None
     version = _recent_version()
-    return _local.get((version, request.path)) if version else None
+    page = _local.get((version, request.path)) if version else None
+    return page if isinstance(page, CachedPage) else None
 
 
 class SharedPageMiddleware:
@@ -156,7 +180,7 @@ def _page_store(version: int, path: str, html: bytes) -> CachedPage:
     return page
 
 
-def _remember(version: int, path: str, page: CachedPage) -> None:
+def _remember(version: int, path: str, page: object) -> None:
     with _local_lock:
         for key in [key for key in _local if key[0] != version]:
             del _local[key]

@@ -11,8 +11,11 @@ from django.contrib.auth.views import redirect_to_login
 from django.core.paginator import Paginator
 from django.http import Http404, HttpResponse, JsonResponse
 from django.shortcuts import redirect, render
+from django.utils.cache import patch_cache_control
 from django.views.decorators.http import require_GET, require_POST
 from django_htmx.http import HttpResponseStopPolling
+
+from course import page_cache
 
 from . import selectors, services
 from .forms import EDITORS, FIELD_OF, SubmissionForm
@@ -26,20 +29,23 @@ MAX_REQUEST_BYTES = 4 * 1024 * 1024  # 8 files of 256 KiB, pasted text and the m
 REQUEST_TOO_LARGE = "Your submission is larger than 4 MiB in all: each file may be at most 256 KiB."
 
 
-def _checklist(exercise) -> tuple[list, str]:
-    """The checklist items with their lesson links, and the lecture's link (one query)."""
-    items = list(exercise.checklist.all())
-    links, lesson_url = pages_sel.exercise_links(items=items)
-    for item in items:
-        item.lesson_url = links.get(item.check_id, "")
-    return items, lesson_url
-
-
 def exercise_detail(request, slug: str):
-    """The exercise: instructions, checklist, starter download, the submission form and history."""
-    exercise = selectors.exercise_get(slug=slug)
-    if exercise is None:
-        return render(request, "exercises/coming_soon.html", {"slug": slug})
+    """The exercise: instructions, checklist, starter download, the submission form and history.
+
+    Anonymous visitors share one cached page; the part that is the same for everybody is
+    cached for learners too (no query)."""
+    if request.method == "GET" and page_cache.is_shared(request):
+        return page_cache.shared_page(request, lambda: _exercise_page(request, slug))
+    return _exercise_page(request, slug)
+
+
+def _exercise_page(request, slug: str):
+    shared = pages_sel.exercise_shared(slug=slug)
+    if shared is None:
+        response = render(request, "exercises/coming_soon.html", {"slug": slug})
+        patch_cache_control(response, private=True)  # any slug: not worth keeping
+        return response
+    exercise = shared.exercise
     form, status, request_error = _prefilled_form(request, exercise), 200, ""
     if request.method == "POST":
         if not request.user.is_authenticated:
@@ -64,7 +70,6 @@ def exercise_detail(request, slug: str):
                     return redirect(submission)
             else:
                 status = 422
-    checklist, lesson_url = _checklist(exercise)
     recent = pages_sel.RECENT_ATTEMPTS
     attempts = selectors.submissions_for_learner(
         user=request.user, exercise=exercise, limit=recent + 1
@@ -74,8 +79,8 @@ def exercise_detail(request, slug: str):
         "exercises/detail.html",
         {
             "exercise": exercise,
-            "checklist": checklist,
-            "lesson_url": lesson_url,
+            "checklist": shared.checklist,
+            "lesson_url": shared.lesson_url,
             "form": form,
             "request_error": request_error,
             "attempts": attempts[:recent],

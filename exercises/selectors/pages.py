@@ -60,6 +60,32 @@ def exercise_lesson_url(lessons: dict[str, Lesson] | None = None) -> str:
     return lesson.get_absolute_url() if lesson else reverse("course:home")
 
 
+@dataclass(frozen=True)
+class ExerciseShared:
+    """What the exercise page shows everybody: cached per content version (course/page_cache)."""
+
+    exercise: Exercise
+    checklist: list[ChecklistItem]  # each with .lesson_url
+    lesson_url: str  # the lecture's Practical Exercise lesson
+
+
+def exercise_shared(*, slug: str) -> ExerciseShared | None:
+    """The published exercise, its checklist and lesson links: no query once cached."""
+    from course.page_cache import shared_value
+
+    def compute() -> ExerciseShared | None:
+        exercise = exercise_get(slug=slug)
+        if exercise is None:
+            return None
+        items = list(exercise.checklist.all())
+        links, lesson_url = exercise_links(items=items)
+        for item in items:
+            item.lesson_url = links.get(item.check_id, "")
+        return ExerciseShared(exercise=exercise, checklist=items, lesson_url=lesson_url)
+
+    return shared_value(f"exercise:{slug}", compute)
+
+
 def exercise_links(*, items: list[ChecklistItem]) -> tuple[dict[str, str], str]:
     """The checklist's lesson links and the 'back to the lecture' link, in one query."""
     lessons = _lessons({i.lesson_slug for i in items} | {EXERCISE_LESSON})

@@ -622,3 +622,21 @@ def test_the_attempts_page_lists_them_all_a_page_at_a_time(
     second = client.get(url + "?page=2").content.decode()
     assert second.count("<td><a href=") == 5 and "Attempt 1<" in second
     assert client.get("/exercises/nope/attempts/").status_code == 404
+
+
+def test_the_anonymous_exercise_page_is_shared_and_learners_query_only_their_own_rows(
+    client, learner, exercise, django_assert_num_queries
+):
+    first = Client().get(exercise.get_absolute_url())
+    assert "csrfmiddlewaretoken" not in first.content.decode()
+    assert "public" in first["Cache-Control"]
+    with django_assert_num_queries(0):
+        assert Client().get(exercise.get_absolute_url()).content == first.content
+    client.force_login(learner)
+    client.get(exercise.get_absolute_url())
+    # the user, their latest files, their recent attempts, their quota: nothing shared
+    with django_assert_num_queries(4):
+        page = client.get(exercise.get_absolute_url()).content.decode()
+    assert "csrfmiddlewaretoken" in page and "The checklist" in page
+    soon = Client().get("/exercises/not-yet/")
+    assert "coming soon" in soon.content.decode() and "private" in soon["Cache-Control"]
