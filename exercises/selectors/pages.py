@@ -213,6 +213,12 @@ def editor_files_for_learner(
             )
     if source is not None:
         return dict(source.files), source
+    from course.page_cache import shared_value
+
     from ..services.exercises import starter_editor_files
 
-    return starter_editor_files(slug=exercise.slug), None
+    # read from disk once per content version, not on every first visit
+    starter = shared_value(
+        f"starter-editor-files:{exercise.slug}", lambda: starter_editor_files(slug=exercise.slug)
+    )
+    return dict(starter), None
