@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import copy
 from dataclasses import dataclass
 
 from django.contrib.auth.models import AbstractBaseUser, AnonymousUser
 from django.db.models import Count, IntegerField, OuterRef, Prefetch, Subquery
 from django.db.models.functions import Coalesce
+from django.http import Http404
 from django.shortcuts import get_object_or_404
 
 from .models import Course, Lesson, Module, Question, QuestionAnswer, Section, SectionProgress
@@ -88,8 +90,23 @@ class LessonPage:
         return Progress(len(self.completed), len(self.sections), right, len(self.questions))
 
 
-def lesson_page(*, course_slug: str, lesson_slug: str, user) -> LessonPage:
-    course = get_object_or_404(Course.objects.published(), slug=course_slug)
+@dataclass(frozen=True)
+class LessonContent:
+    """What a lesson page shows everybody: cached per content version (page_cache)."""
+
+    course: Course
+    lesson: Lesson
+    sections: list[Section]
+    previous: Lesson | None
+    next: Lesson | None
+    questions: list[Question]
+
+
+def lesson_content(*, course_slug: str, lesson_slug: str) -> LessonContent | None:
+    """The published lesson, its sections, knowledge check and neighbours (None: no such)."""
+    course = Course.objects.published().filter(slug=course_slug).first()
+    if course is None:
+        return None
     ordered = list(
         Lesson.objects.published()
         .filter(module__course=course, module__published=True)
@@ -98,23 +115,44 @@ def lesson_page(*, course_slug: str, lesson_slug: str, user) -> LessonPage:
     )
     index = next((i for i, item in enumerate(ordered) if item.slug == lesson_slug), None)
     if index is None:
-        get_object_or_404(Lesson, pk=None)  # raises Http404 with Django's standard page
+        return None
     lesson = ordered[index]
-    sections = list(lesson.sections.published())
-    questions = lesson_questions(lesson=lesson)
-    answers = question_answers(user=user, questions=questions)
-    for question in questions:  # what the lesson template shows under each question
+    return LessonContent(
+        course=course,
+        lesson=lesson,
+        sections=list(lesson.sections.published()),
+        previous=ordered[index - 1] if index > 0 else None,
+        next=ordered[index + 1] if index + 1 < len(ordered) else None,
+        questions=lesson_questions(lesson=lesson),
+    )
+
+
+def lesson_page(*, course_slug: str, lesson_slug: str, user) -> LessonPage:
+    """The lesson for `user`: the shared content (no query once cached) and their progress."""
+    from .page_cache import shared_value
+
+    content = shared_value(
+        f"lesson:{course_slug}/{lesson_slug}",
+        lambda: lesson_content(course_slug=course_slug, lesson_slug=lesson_slug),
+    )
+    if content is None:
+        raise Http404("No such lesson")
+    answers = question_answers(user=user, questions=content.questions)
+    questions = []
+    for shared in content.questions:  # copies: the cached objects are shared between requests
+        question = copy.copy(shared)
         question.learner_answer = answers.get(question.id)
         question.learner_chosen = (
             set(question.learner_answer.choice_ids) if question.learner_answer else set()
         )
+        questions.append(question)
     return LessonPage(
-        course=course,
-        lesson=lesson,
-        sections=sections,
-        completed=_completed_ids(user, sections),
-        previous=ordered[index - 1] if index > 0 else None,
-        next=ordered[index + 1] if index + 1 < len(ordered) else None,
+        course=content.course,
+        lesson=content.lesson,
+        sections=content.sections,
+        completed=_completed_ids(user, content.sections),
+        previous=content.previous,
+        next=content.next,
         questions=questions,
         answers=answers,
     )

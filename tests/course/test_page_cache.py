@@ -111,3 +111,28 @@ def test_the_page_script_reads_the_token_from_the_cookie(client, tiny_course):
     script = client.get("/static/js/csrf.js")
     body = b"".join(script.streaming_content).decode()
     assert "htmx:configRequest" in body and "csrftoken" in body and "X-CSRFToken" in body
+
+
+def test_a_learners_lesson_page_queries_only_their_own_rows_and_shares_nothing_of_theirs(
+    client, tiny_course, learner, django_user_model, django_assert_num_queries
+):
+    from course import services
+    from course.models import Choice, Question
+
+    section = Section.objects.get(lesson__slug="l1", slug="s1")
+    question = Question.objects.create(
+        lesson=section.lesson, slug="q", prompt="Why?", explanation="Because.", section=section
+    )
+    right = Choice.objects.create(question=question, text="Right", correct=True, order=1)
+    Choice.objects.create(question=question, text="Wrong", order=2)
+    services.question_answer(user=learner, question=question, choice_ids=[right.id])
+    client.force_login(learner)
+    client.get(LESSON)
+    # the user, their answers, their completed sections: the lesson itself is cached
+    with django_assert_num_queries(3):
+        page = client.get(LESSON).content.decode()
+    assert "1 of 1 questions" in page and "✓ Correct" in page
+    other = Client()
+    other.force_login(django_user_model.objects.create_user(username="o", password="pw-o-12345"))
+    theirs = other.get(LESSON).content.decode()
+    assert "0 of 1 questions" in theirs and "✓ Correct" not in theirs
