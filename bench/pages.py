@@ -20,9 +20,13 @@ from .stack import Stack, StackError
 LESSON = "/courses/docker-in-production/architecture-patterns/"
 EXERCISE = "/exercises/docker-production/"
 STATIC_DIR = "bench"
-TARGET_P99_MS = 50.0
-TARGET_VS_STATIC = 0.3
 CONNECTIONS = 50
+# Issue 13's targets, per page: (p99 in ms, throughput as a fraction of the static twin's).
+# The other pages are measured and reported, without a target.
+TARGETS = {
+    "page_lesson_anon": (50.0, 0.5),
+    "page_exercise_learner": (100.0, 0.0),
+}
 
 _UNITS_MS = {"us": 0.001, "ms": 1.0, "s": 1000.0, "m": 60_000.0}
 
@@ -77,12 +81,17 @@ class Site:
     """In-process access to the bench's site: the learner, rendered pages, query counts."""
 
     def __init__(self) -> None:
-        from django.contrib.auth import get_user_model
         from django.test import Client
 
-        self.learner, _ = get_user_model().objects.get_or_create(username="bench-learner")
         self.anonymous = Client(HTTP_HOST="127.0.0.1")
         self.signed_in = Client(HTTP_HOST="127.0.0.1")
+        self.cookie = ""
+
+    def sign_in(self) -> None:
+        """The learner's session (in the cache, Redis: call once Redis is up)."""
+        from django.contrib.auth import get_user_model
+
+        self.learner, _ = get_user_model().objects.get_or_create(username="bench-learner")
         self.signed_in.force_login(self.learner)
         self.cookie = f"sessionid={self.signed_in.cookies['sessionid'].value}"
 
@@ -165,7 +174,13 @@ class Site:
 
 
 def prepare(stack: Stack, site: Site) -> dict[str, str]:
-    """Write the static twins (before gunicorn starts); returns page path -> static path."""
+    """Write the static twins (before gunicorn starts); returns page path -> static path.
+
+    Starts the private Redis first: pages and sessions are cached there (the cache defaults to
+    the broker's Redis, another database)."""
+    if "redis" not in stack._processes:
+        stack.start_redis()
+    site.sign_in()
     site.mark_progress(LESSON)
     root = Path(stack.env["DJANGO_STATIC_ROOT"]) / STATIC_DIR
     root.mkdir(parents=True, exist_ok=True)
@@ -196,8 +211,11 @@ def run(report: Report, stack: Stack, site: Site, twins: dict[str, str], *, seco
             rel = report.figure(
                 f"{label}_vs_static", load.rps / static.rps if static.rps else 0, "x"
             )
-            report.target(label, load.p99_ms < TARGET_P99_MS and rel >= TARGET_VS_STATIC,
-                          f"p99 < {TARGET_P99_MS:.0f} ms and >= {TARGET_VS_STATIC}x static")  # fmt: skip
+            if label in TARGETS:
+                p99_ms, vs_static = TARGETS[label]
+                report.target(label, load.p99_ms < p99_ms and rel >= vs_static,
+                              f"p99 < {p99_ms:.0f} ms"
+                              + (f" and >= {vs_static}x static" if vs_static else ""))  # fmt: skip
             worst_p99, worst_ratio = max(worst_p99, load.p99_ms), min(worst_ratio, rel)
     report.figure("page_p99_ms", worst_p99, "ms", "the worst page")
     report.figure("page_vs_static", worst_ratio, "x", "the worst page")

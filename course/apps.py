@@ -4,3 +4,8 @@ from django.apps import AppConfig
 class CourseConfig(AppConfig):
     name = "course"
     verbose_name = "Course content"
+
+    def ready(self) -> None:
+        from . import signals
+
+        signals.connect()

@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
+import copy
 from dataclasses import dataclass
 
 from django.contrib.auth.models import AbstractBaseUser, AnonymousUser
-from django.db.models import Count, Prefetch, Q
+from django.db.models import Count, IntegerField, OuterRef, Prefetch, Subquery
+from django.db.models.functions import Coalesce
+from django.http import Http404
 from django.shortcuts import get_object_or_404
 
 from .models import Course, Lesson, Module, Question, QuestionAnswer, Section, SectionProgress
@@ -52,23 +55,8 @@ def course_outline(
 ) -> tuple[Course, list[Module]]:
     """The course with its published modules and lessons, each lesson annotated with progress."""
     course = get_object_or_404(Course.objects.published(), slug=slug)
-    section_filter = Q(sections__published=True)
-    question_filter = Q(questions__published=True)
-    user_id = getattr(user, "pk", None)
     lessons = Lesson.objects.published().annotate(
-        section_count=Count("sections", filter=section_filter, distinct=True),
-        done_count=Count(
-            "sections",
-            filter=section_filter & Q(sections__progress__user_id=user_id),
-            distinct=True,
-        ),
-        question_count=Count("questions", filter=question_filter, distinct=True),
-        right_count=Count(
-            "questions",
-            filter=question_filter
-            & Q(questions__answers__user_id=user_id, questions__answers__correct=True),
-            distinct=True,
-        ),
+        **_progress_counts(user_id=getattr(user, "pk", None))
     )
     modules = list(
         course.modules.published().prefetch_related(Prefetch("lessons", queryset=lessons))
@@ -102,8 +90,23 @@ class LessonPage:
         return Progress(len(self.completed), len(self.sections), right, len(self.questions))
 
 
-def lesson_page(*, course_slug: str, lesson_slug: str, user) -> LessonPage:
-    course = get_object_or_404(Course.objects.published(), slug=course_slug)
+@dataclass(frozen=True)
+class LessonContent:
+    """What a lesson page shows everybody: cached per content version (page_cache)."""
+
+    course: Course
+    lesson: Lesson
+    sections: list[Section]
+    previous: Lesson | None
+    next: Lesson | None
+    questions: list[Question]
+
+
+def lesson_content(*, course_slug: str, lesson_slug: str) -> LessonContent | None:
+    """The published lesson, its sections, knowledge check and neighbours (None: no such)."""
+    course = Course.objects.published().filter(slug=course_slug).first()
+    if course is None:
+        return None
     ordered = list(
         Lesson.objects.published()
         .filter(module__course=course, module__published=True)
@@ -112,23 +115,44 @@ def lesson_page(*, course_slug: str, lesson_slug: str, user) -> LessonPage:
     )
     index = next((i for i, item in enumerate(ordered) if item.slug == lesson_slug), None)
     if index is None:
-        get_object_or_404(Lesson, pk=None)  # raises Http404 with Django's standard page
+        return None
     lesson = ordered[index]
-    sections = list(lesson.sections.published())
-    questions = lesson_questions(lesson=lesson)
-    answers = question_answers(user=user, questions=questions)
-    for question in questions:  # what the lesson template shows under each question
+    return LessonContent(
+        course=course,
+        lesson=lesson,
+        sections=list(lesson.sections.published()),
+        previous=ordered[index - 1] if index > 0 else None,
+        next=ordered[index + 1] if index + 1 < len(ordered) else None,
+        questions=lesson_questions(lesson=lesson),
+    )
+
+
+def lesson_page(*, course_slug: str, lesson_slug: str, user) -> LessonPage:
+    """The lesson for `user`: the shared content (no query once cached) and their progress."""
+    from .page_cache import shared_value
+
+    content = shared_value(
+        f"lesson:{course_slug}/{lesson_slug}",
+        lambda: lesson_content(course_slug=course_slug, lesson_slug=lesson_slug),
+    )
+    if content is None:
+        raise Http404("No such lesson")
+    answers = question_answers(user=user, questions=content.questions)
+    questions = []
+    for shared in content.questions:  # copies: the cached objects are shared between requests
+        question = copy.copy(shared)
         question.learner_answer = answers.get(question.id)
         question.learner_chosen = (
             set(question.learner_answer.choice_ids) if question.learner_answer else set()
         )
+        questions.append(question)
     return LessonPage(
-        course=course,
-        lesson=lesson,
-        sections=sections,
-        completed=_completed_ids(user, sections),
-        previous=ordered[index - 1] if index > 0 else None,
-        next=ordered[index + 1] if index + 1 < len(ordered) else None,
+        course=content.course,
+        lesson=content.lesson,
+        sections=content.sections,
+        completed=_completed_ids(user, content.sections),
+        previous=content.previous,
+        next=content.next,
         questions=questions,
         answers=answers,
     )
@@ -148,10 +172,50 @@ def question_answers(*, user, questions) -> dict[int, QuestionAnswer]:
 
 
 def lesson_progress(*, lesson: Lesson, user) -> Progress:
-    sections = list(lesson.sections.published().values_list("id", flat=True))
-    questions = lesson.questions.published()
-    right = QuestionAnswer.objects.filter(user=user, question__in=questions, correct=True).count()
-    return Progress(len(_completed_ids(user, sections)), len(sections), right, questions.count())
+    """The learner's progress through `lesson`, in one query (the htmx answers' progress bar)."""
+    counts = (
+        Lesson.objects.filter(pk=lesson.pk)
+        .annotate(**_progress_counts(user_id=user.pk))
+        .values("section_count", "done_count", "question_count", "right_count")
+        .get()
+    )
+    return Progress(
+        counts["done_count"],
+        counts["section_count"],
+        counts["right_count"],
+        counts["question_count"],
+    )
+
+
+def _count(queryset, lesson_field: str) -> Coalesce:
+    """A scalar subquery counting `queryset`'s rows of the outer lesson."""
+    counted = (
+        queryset.filter(**{lesson_field: OuterRef("pk")})
+        .order_by()
+        .values(lesson_field)
+        .annotate(n=Count("pk"))
+        .values("n")
+    )
+    return Coalesce(Subquery(counted, output_field=IntegerField()), 0)
+
+
+def _progress_counts(*, user_id: int | None) -> dict[str, Coalesce]:
+    """Per lesson: published sections and questions, those `user_id` completed / got right.
+
+    Scalar subqueries, not joins: joining sections, everybody's progress, questions and
+    everybody's answers would multiply the rows by the size of the class."""
+    return {
+        "section_count": _count(Section.objects.filter(published=True), "lesson"),
+        "done_count": _count(
+            SectionProgress.objects.filter(user_id=user_id, section__published=True),
+            "section__lesson",
+        ),
+        "question_count": _count(Question.objects.filter(published=True), "lesson"),
+        "right_count": _count(
+            QuestionAnswer.objects.filter(user_id=user_id, correct=True, question__published=True),
+            "question__lesson",
+        ),
+    }
 
 
 @dataclass(frozen=True)

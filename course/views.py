@@ -7,7 +7,7 @@ from django.contrib.auth.decorators import login_required
 from django.shortcuts import get_object_or_404, redirect, render
 from django.views.decorators.http import require_POST
 
-from . import selectors, services
+from . import page_cache, selectors, services
 from .models import Question, Section
 
 
@@ -19,6 +19,12 @@ def home(request):
 
 
 def course_detail(request, course: str):
+    if page_cache.is_shared(request):
+        return page_cache.shared_page(request, lambda: _course_page(request, course))
+    return _course_page(request, course)
+
+
+def _course_page(request, course: str):
     course_obj, modules = selectors.course_outline(slug=course, user=request.user)
     exercises = selectors.exercise_cards(user=request.user)
     return render(
@@ -29,6 +35,13 @@ def course_detail(request, course: str):
 
 
 def lesson_detail(request, course: str, lesson: str):
+    """Anonymous visitors share one cached page; a learner's shows their progress."""
+    if page_cache.is_shared(request):
+        return page_cache.shared_page(request, lambda: _lesson_page(request, course, lesson))
+    return _lesson_page(request, course, lesson)
+
+
+def _lesson_page(request, course: str, lesson: str):
     page = selectors.lesson_page(course_slug=course, lesson_slug=lesson, user=request.user)
     return render(request, "course/lesson.html", {"page": page})
 

@@ -20,5 +20,6 @@ urlpatterns = [
     path("<slug:slug>/", views.exercise_detail, name="detail"),
     path("<slug:slug>/starter.zip", views.starter_download, name="starter"),
     path("<slug:slug>/compare/", views.submission_compare, name="compare"),
+    path("<slug:slug>/attempts/", views.attempts_list, name="attempts"),
     path("<slug:slug>/check/", views.live_check, name="live-check"),
 ]

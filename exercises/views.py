@@ -8,34 +8,44 @@ from __future__ import annotations
 
 from django.contrib.auth.decorators import login_required
 from django.contrib.auth.views import redirect_to_login
+from django.core.paginator import Paginator
 from django.http import Http404, HttpResponse, JsonResponse
 from django.shortcuts import redirect, render
+from django.utils.cache import patch_cache_control
 from django.views.decorators.http import require_GET, require_POST
 from django_htmx.http import HttpResponseStopPolling
+
+from course import page_cache
 
 from . import selectors, services
 from .forms import EDITORS, FIELD_OF, SubmissionForm
 from .models import Submission
 from .selectors import findings as findings_sel
+from .selectors import pages as pages_sel
 from .services import live
 
+ATTEMPTS_PER_PAGE = 25
 MAX_REQUEST_BYTES = 4 * 1024 * 1024  # 8 files of 256 KiB, pasted text and the multipart overhead
 REQUEST_TOO_LARGE = "Your submission is larger than 4 MiB in all: each file may be at most 256 KiB."
 
 
-def _checklist(exercise):
-    items = list(exercise.checklist.all())
-    links = selectors.checklist_links(items)
-    for item in items:
-        item.lesson_url = links.get(item.check_id, "")
-    return items
-
-
 def exercise_detail(request, slug: str):
-    """The exercise: instructions, checklist, starter download, the submission form and history."""
-    exercise = selectors.exercise_get(slug=slug)
-    if exercise is None:
-        return render(request, "exercises/coming_soon.html", {"slug": slug})
+    """The exercise: instructions, checklist, starter download, the submission form and history.
+
+    Anonymous visitors share one cached page; the part that is the same for everybody is
+    cached for learners too (no query)."""
+    if request.method == "GET" and page_cache.is_shared(request):
+        return page_cache.shared_page(request, lambda: _exercise_page(request, slug))
+    return _exercise_page(request, slug)
+
+
+def _exercise_page(request, slug: str):
+    shared = pages_sel.exercise_shared(slug=slug)
+    if shared is None:
+        response = render(request, "exercises/coming_soon.html", {"slug": slug})
+        patch_cache_control(response, private=True)  # any slug: not worth keeping
+        return response
+    exercise = shared.exercise
     form, status, request_error = _prefilled_form(request, exercise), 200, ""
     if request.method == "POST":
         if not request.user.is_authenticated:
@@ -60,21 +70,42 @@ def exercise_detail(request, slug: str):
                     return redirect(submission)
             else:
                 status = 422
+    recent = pages_sel.RECENT_ATTEMPTS
+    attempts = selectors.submissions_for_learner(
+        user=request.user, exercise=exercise, limit=recent + 1
+    )  # one more than shown: whether to link to the page of all attempts
     return render(
         request,
         "exercises/detail.html",
         {
             "exercise": exercise,
-            "checklist": _checklist(exercise),
-            "lesson_url": selectors.exercise_lesson_url(),
+            "checklist": shared.checklist,
+            "lesson_url": shared.lesson_url,
             "form": form,
             "request_error": request_error,
-            "attempts": selectors.submissions_for_learner(user=request.user, exercise=exercise),
+            "attempts": attempts[:recent],
+            "more_attempts": len(attempts) > recent,
             "quota": services.submission_quota(learner=request.user)
             if request.user.is_authenticated
             else None,
         },
         status=status,
+    )
+
+
+@login_required
+@require_GET
+def attempts_list(request, slug: str):
+    """Every attempt of the learner at the exercise, newest first, a page at a time."""
+    exercise = selectors.exercise_get(slug=slug)
+    if exercise is None:
+        raise Http404("No such exercise")
+    attempts = pages_sel.learner_attempts(user=request.user, exercise=exercise)
+    page = Paginator(attempts, ATTEMPTS_PER_PAGE).get_page(request.GET.get("page"))
+    return render(
+        request,
+        "exercises/attempts.html",
+        {"exercise": exercise, "page": page, "attempts": list(page.object_list)},
     )
 
 

@@ -6,6 +6,7 @@ See https://docs.djangoproject.com/en/5.2/ref/settings/ and django-environ's doc
 from __future__ import annotations
 
 from pathlib import Path
+from urllib.parse import urlsplit, urlunsplit
 
 import environ
 
@@ -36,6 +37,7 @@ INSTALLED_APPS = [
 MIDDLEWARE = [
     "django.middleware.security.SecurityMiddleware",
     "whitenoise.middleware.WhiteNoiseMiddleware",
+    "course.page_cache.SharedPageMiddleware",  # cached anonymous pages, served like static files
     "django.contrib.sessions.middleware.SessionMiddleware",
     "django.middleware.common.CommonMiddleware",
     "django.middleware.csrf.CsrfViewMiddleware",
@@ -101,7 +103,10 @@ STORAGES = {
 }
 
 SESSION_COOKIE_HTTPONLY = True
-CSRF_COOKIE_HTTPONLY = False  # htmx reads the token from the page, not the cookie
+# htmx reads the token from the cookie (static/js/csrf.js), so that anonymous pages hold no
+# per-visitor token and a cache or a proxy can serve them to everybody.
+# https://docs.djangoproject.com/en/5.2/howto/csrf/#setting-the-token-on-the-ajax-request
+CSRF_COOKIE_HTTPONLY = False
 X_FRAME_OPTIONS = "DENY"
 SECURE_CONTENT_TYPE_NOSNIFF = True
 SECURE_REFERRER_POLICY = "same-origin"
@@ -112,6 +117,36 @@ CELERY_RESULT_BACKEND = None
 CELERY_TASK_IGNORE_RESULT = True
 CELERY_TASK_SERIALIZER = "json"
 CELERY_ACCEPT_CONTENT = ["json"]
+
+
+# The cache (rendered anonymous pages, sessions, the health banner) on Redis: DRYDOCK_CACHE_URL,
+# else the broker's Redis with a database of its own. A Redis outage degrades to no cache
+# (drydock/cache.py), never to an error page.
+# https://docs.djangoproject.com/en/5.2/topics/cache/#redis
+def _cache_url_from_broker(broker_url: str) -> str:
+    parts = urlsplit(broker_url)
+    broker_db = parts.path.strip("/") or "0"
+    return urlunsplit(parts._replace(path="/2" if broker_db == "1" else "/1"))
+
+
+DRYDOCK_CACHE_URL = env("DRYDOCK_CACHE_URL", default="") or _cache_url_from_broker(
+    CELERY_BROKER_URL
+)
+CACHES = {
+    "default": {
+        "BACKEND": "drydock.cache.ForgivingRedisCache",
+        "LOCATION": DRYDOCK_CACHE_URL,
+        "KEY_PREFIX": "drydock",
+        "TIMEOUT": 3600,
+        "OPTIONS": {"socket_connect_timeout": 0.5, "socket_timeout": 0.5},
+    }
+}
+# Sessions read from the cache, written through to the database: a signed-in request costs no
+# session query. https://docs.djangoproject.com/en/5.2/topics/http/sessions/#using-cached-sessions
+SESSION_ENGINE = "django.contrib.sessions.backends.cached_db"
+# Anonymous lesson and course pages: rendered once per content version, then kept this long
+# by browsers and proxies (course/page_cache.py).
+DRYDOCK_PAGE_MAX_AGE_S = env.int("DRYDOCK_PAGE_MAX_AGE_S", default=60)
 
 # Course content loaded by `manage.py load_course`.
 COURSE_CONTENT_DIR = BASE_DIR / "course" / "content"

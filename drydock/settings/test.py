@@ -15,3 +15,7 @@ STORAGES = {
 # Serve static files straight from the finders; no collectstatic needed in tests.
 WHITENOISE_USE_FINDERS = True
 WHITENOISE_AUTOREFRESH = True
+
+# Each test process has its own in-memory cache: pages cached under a content version must not
+# leak between test databases (tests/project checks the Redis configuration of base).
+CACHES = {"default": {"BACKEND": "django.core.cache.backends.locmem.LocMemCache"}}

@@ -21,14 +21,25 @@ def exercise_get(*, slug: str) -> Exercise | None:
     return Exercise.objects.filter(slug=slug, published=True).prefetch_related("checklist").first()
 
 
-def checklist_links(items: list[ChecklistItem]) -> dict[str, str]:
-    """Map each check id to the URL of the lecture section that teaches it (one query)."""
-    lessons = {
+EXERCISE_LESSON = "practical-exercise"  # the lecture's lesson the exercise page links back to
+RECENT_ATTEMPTS = 5  # the exercise page lists these; the attempts page lists them all
+
+
+def _lessons(slugs: set[str]) -> dict[str, Lesson]:
+    return {
         lesson.slug: lesson
         for lesson in Lesson.objects.published()
-        .filter(slug__in={i.lesson_slug for i in items})
+        .filter(slug__in=slugs)
         .select_related("module__course")
     }
+
+
+def checklist_links(
+    items: list[ChecklistItem], lessons: dict[str, Lesson] | None = None
+) -> dict[str, str]:
+    """Map each check id to the URL of the lecture section that teaches it (one query)."""
+    if lessons is None:
+        lessons = _lessons({i.lesson_slug for i in items})
     links: dict[str, str] = {}
     for item in items:
         lesson = lessons.get(item.lesson_slug)
@@ -41,15 +52,44 @@ def checklist_links(items: list[ChecklistItem]) -> dict[str, str]:
     return links
 
 
-def exercise_lesson_url() -> str:
+def exercise_lesson_url(lessons: dict[str, Lesson] | None = None) -> str:
     """The lecture's Practical Exercise lesson, for the 'back to the lecture' link."""
-    lesson = (
-        Lesson.objects.published()
-        .filter(slug="practical-exercise")
-        .select_related("module__course")
-        .first()
-    )
+    if lessons is None:
+        lessons = _lessons({EXERCISE_LESSON})
+    lesson = lessons.get(EXERCISE_LESSON)
     return lesson.get_absolute_url() if lesson else reverse("course:home")
+
+
+@dataclass(frozen=True)
+class ExerciseShared:
+    """What the exercise page shows everybody: cached per content version (course/page_cache)."""
+
+    exercise: Exercise
+    checklist: list[ChecklistItem]  # each with .lesson_url
+    lesson_url: str  # the lecture's Practical Exercise lesson
+
+
+def exercise_shared(*, slug: str) -> ExerciseShared | None:
+    """The published exercise, its checklist and lesson links: no query once cached."""
+    from course.page_cache import shared_value
+
+    def compute() -> ExerciseShared | None:
+        exercise = exercise_get(slug=slug)
+        if exercise is None:
+            return None
+        items = list(exercise.checklist.all())
+        links, lesson_url = exercise_links(items=items)
+        for item in items:
+            item.lesson_url = links.get(item.check_id, "")
+        return ExerciseShared(exercise=exercise, checklist=items, lesson_url=lesson_url)
+
+    return shared_value(f"exercise:{slug}", compute)
+
+
+def exercise_links(*, items: list[ChecklistItem]) -> tuple[dict[str, str], str]:
+    """The checklist's lesson links and the 'back to the lecture' link, in one query."""
+    lessons = _lessons({i.lesson_slug for i in items} | {EXERCISE_LESSON})
+    return checklist_links(items, lessons), exercise_lesson_url(lessons)
 
 
 def submission_get_for_learner(*, public_id: UUID | str, user) -> Submission | None:
@@ -68,10 +108,18 @@ def submission_get_for_learner(*, public_id: UUID | str, user) -> Submission | N
     )
 
 
-def submissions_for_learner(*, user, exercise: Exercise) -> list[Submission]:
+def submissions_for_learner(
+    *, user, exercise: Exercise, limit: int | None = None
+) -> list[Submission]:
+    """The learner's attempts at `exercise`, newest first (the newest `limit` of them)."""
     if not getattr(user, "is_authenticated", False):
         return []
-    return list(
+    return list(learner_attempts(user=user, exercise=exercise)[:limit])
+
+
+def learner_attempts(*, user, exercise: Exercise):
+    """The queryset of the learner's attempts, newest first, with what the table shows."""
+    return (
         Submission.objects.owned_by(user)
         .filter(exercise=exercise)
         .only(
@@ -165,6 +213,12 @@ def editor_files_for_learner(
             )
     if source is not None:
         return dict(source.files), source
+    from course.page_cache import shared_value
+
     from ..services.exercises import starter_editor_files
 
-    return starter_editor_files(slug=exercise.slug), None
+    # read from disk once per content version, not on every first visit
+    starter = shared_value(
+        f"starter-editor-files:{exercise.slug}", lambda: starter_editor_files(slug=exercise.slug)
+    )
+    return dict(starter), None

@@ -174,3 +174,21 @@ def test_admin_section_editor_has_live_preview_and_edits_change_the_lesson(
     assert response.status_code == 302
     lesson_page = client.get("/courses/c/l1/").content.decode()
     assert "Renamed" in lesson_page and "<em>words</em>" in lesson_page
+
+
+def test_the_progress_bar_is_one_query_and_counts_only_this_learners_steps(
+    tiny_course, learner, django_user_model, django_assert_num_queries
+):
+    from course import selectors, services
+
+    lesson = tiny_course.modules.get().lessons.get(slug="l1")
+    other = django_user_model.objects.create_user(username="other", password="pw-other-123")
+    first, second = lesson.sections.order_by("order")
+    services.section_set_complete(user=learner, section=first, completed=True)
+    for section in (first, second):
+        services.section_set_complete(user=other, section=section, completed=True)
+    with django_assert_num_queries(1):
+        progress = selectors.lesson_progress(lesson=lesson, user=learner)
+    assert (progress.done, progress.total, progress.percent) == (1, 2, 50)
+    course, modules = selectors.course_outline(slug="c", user=learner)
+    assert [lesson.progress.done for lesson in modules[0].lessons.all()] == [1, 0]

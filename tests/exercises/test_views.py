@@ -558,3 +558,85 @@ def test_not_a_zip_is_explained(client, learner, exercise, grader, enqueued):
         "archive": SimpleUploadedFile("project.zip", b"not a zip", "application/zip"),
     })  # fmt: skip
     assert "not a .zip archive" in response.content.decode()
+
+
+def test_without_an_instructor_hint_the_graders_hint_is_shown(
+    client, learner, submit, grader, exercise
+):
+    exercise.checklist.update(hint="")
+    submission = submit()
+    grader.full = make_result(5)
+    services.submission_grade(submission_id=submission.pk, task_id="t")
+    client.force_login(learner)
+    page = client.get(submission.get_absolute_url()).content.decode()
+    failed = [row.check_id for row in exercise.checklist.all()][5:]
+    assert page.count('class="hint"') == 2
+    for check_id in failed:
+        assert f"hint for {check_id}" in page
+
+
+def _attempts(learner, exercise, count: int, start: int = 1) -> None:
+    Submission.objects.bulk_create(
+        Submission(
+            learner=learner,
+            exercise=exercise,
+            attempt=number,
+            status=Submission.Status.FAILED,
+            score=50,
+            checks_passed=4,
+            files=REFERENCE,
+        )  # fmt: skip
+        for number in range(start, start + count)
+    )
+
+
+def test_the_exercise_page_lists_recent_attempts_in_constant_queries(
+    client, learner, exercise, django_assert_max_num_queries
+):
+    _attempts(learner, exercise, 2)
+    client.force_login(learner)
+    with django_assert_max_num_queries(8) as few:
+        page = client.get(exercise.get_absolute_url()).content.decode()
+    assert page.count("<td><a href=") == 2 and "All your attempts" not in page
+    _attempts(learner, exercise, 40, start=3)
+    with django_assert_max_num_queries(len(few.captured_queries)):
+        page = client.get(exercise.get_absolute_url()).content.decode()
+    assert page.count("<td><a href=") == 5 and "Attempt 42" in page and "Attempt 37" not in page
+    assert 'href="/exercises/docker-production/attempts/"' in page
+
+
+def test_the_attempts_page_lists_them_all_a_page_at_a_time(
+    client, learner, exercise, django_user_model
+):
+    _attempts(learner, exercise, 30)
+    other = django_user_model.objects.create_user(username="other", password="pw-other-123")
+    _attempts(other, exercise, 3, start=100)
+    url = "/exercises/docker-production/attempts/"
+    assert "/accounts/login/" in client.get(url)["Location"]
+    client.force_login(learner)
+    first = client.get(url).content.decode()
+    assert (
+        first.count("<td><a href=") == 25 and "Attempt 30" in first and "Attempt 100" not in first
+    )
+    assert 'href="?page=2"' in first and "Compare the selected attempts" in first
+    second = client.get(url + "?page=2").content.decode()
+    assert second.count("<td><a href=") == 5 and "Attempt 1<" in second
+    assert client.get("/exercises/nope/attempts/").status_code == 404
+
+
+def test_the_anonymous_exercise_page_is_shared_and_learners_query_only_their_own_rows(
+    client, learner, exercise, django_assert_num_queries
+):
+    first = Client().get(exercise.get_absolute_url())
+    assert "csrfmiddlewaretoken" not in first.content.decode()
+    assert "public" in first["Cache-Control"]
+    with django_assert_num_queries(0):
+        assert Client().get(exercise.get_absolute_url()).content == first.content
+    client.force_login(learner)
+    client.get(exercise.get_absolute_url())
+    # the user, their latest files, their recent attempts, their quota: nothing shared
+    with django_assert_num_queries(4):
+        page = client.get(exercise.get_absolute_url()).content.decode()
+    assert "csrfmiddlewaretoken" in page and "The checklist" in page
+    soon = Client().get("/exercises/not-yet/")
+    assert "coming soon" in soon.content.decode() and "private" in soon["Cache-Control"]
