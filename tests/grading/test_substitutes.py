@@ -5,7 +5,10 @@ from __future__ import annotations
 
 import pytest
 
-from exercises.grading.sandbox.substitutes import candidate
+from exercises.grading.sandbox.substitutes import candidate, digests_dropped
+from exercises.grading.types import ProjectFile
+
+DIGEST = "sha256:" + "3bca55259ada636e5fee8f2836aba7fa01fed7afd0652e12773ad44af95868b9"
 
 
 @pytest.mark.parametrize(
@@ -20,6 +23,7 @@ from exercises.grading.sandbox.substitutes import candidate
         ("postgres:9.6-alpine", "postgres:14-alpine"),
         ("redis:6.2", "redis:7-alpine"),
         ("nginx:1.25", "nginx:alpine"),
+        (f"node:16.13.0-alpine@{DIGEST}", "node:18-alpine"),  # the digest cannot be verified
     ],
 )
 def test_an_official_tag_gets_the_nearest_stand_in_of_its_flavour(ref, standin):
@@ -37,7 +41,30 @@ def test_an_official_tag_gets_the_nearest_stand_in_of_its_flavour(ref, standin):
         "node:6-nosuch",
         "postgres:16-fancy",
         "node:22-alpine-evil",
+        f"node@{DIGEST}",  # a digest alone does not say which image it is
+        f"n8nio/base:22@{DIGEST}",
     ],  # fmt: skip
 )
 def test_anything_else_has_no_substitute(ref):
     assert candidate(ref) is None
+
+
+def test_the_build_gets_the_dockerfile_without_the_digests_of_its_from_lines():
+    text = (
+        f"FROM node:16.13.0-alpine@{DIGEST} AS base\n"
+        f"FROM --platform=$BUILDPLATFORM node:20@{DIGEST}\n"
+        f"COPY --from=node:20@{DIGEST} /x /x\n"  # not a FROM line: left as written
+        f"FROM base"
+    )
+    files = {"Dockerfile": ProjectFile(text.encode(), 0o600), "a.txt": ProjectFile(b"@sha256")}
+    built = digests_dropped(files, "Dockerfile")
+    assert built["Dockerfile"].content.decode().splitlines() == [
+        "FROM node:16.13.0-alpine AS base",
+        "FROM --platform=$BUILDPLATFORM node:20",
+        f"COPY --from=node:20@{DIGEST} /x /x",
+        "FROM base",
+    ]
+    assert built["Dockerfile"].mode == 0o600 and built["a.txt"] is files["a.txt"]
+    assert digests_dropped({"Dockerfile": ProjectFile(b"FROM node:20")}, "Dockerfile") == {
+        "Dockerfile": ProjectFile(b"FROM node:20")
+    }

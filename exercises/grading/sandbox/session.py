@@ -41,7 +41,7 @@ from .limits import DiskGuard, container_writes
 from .probes import _Probes
 from .stack import _Running, _Stack
 from .storage import JobStorage
-from .substitutes import substitute, substitute_note
+from .substitutes import digests_dropped, substitute, substitute_note
 
 
 def observe(
@@ -152,7 +152,7 @@ class _Session(_Stack, _ContainerSpecs, _Probes):
             return
         outcome = build_image(
             self.client,
-            context=plan.files,
+            context=digests_dropped(plan.files, plan.dockerfile),
             dockerfile=plan.dockerfile,
             tag=f"{self.job.image_repo}:app",
             labels=self.job.labels(),  # one LABEL step per label: keep them few

@@ -5,7 +5,12 @@ Nothing can be pulled, and no set of stand-ins has every patch release, so rathe
 a build over a tag, the sandbox grades with the closest stand-in of the same image and flavour
 (the nearest supported major, alpine / slim / full) and says so in a `sandbox:` note. The
 static rules still judge the tag the learner wrote. Only official images the stand-ins imitate
-are substituted; anything else (a vendor's base image, a digest) stays unavailable.
+are substituted; anything else (a vendor's base image) stays unavailable.
+
+A digest-pinned official image (`node:20@sha256:…`) names its tag too: it is graded with the
+stand-in of that tag, and the note says the digest could not be verified offline. The engine
+only resolves a digest it pulled, so the build is given the Dockerfile with that `@sha256:…`
+dropped from its FROM lines (`digests_dropped`); the static rules still see the learner's file.
 
 The substitute is made available under the requested name by tagging the stand-in image with
 it on the grading engine: every job asking for that name gets the same stand-in, the image
@@ -16,17 +21,28 @@ job's own image is ever given a shared name.
 from __future__ import annotations
 
 import re
+from collections.abc import Mapping
 from typing import Any
 
 import docker
 
 from ..references import ReferenceInvalid, reference_key, reference_parse
+from ..types import ProjectFile
 from .client import LABEL_STANDIN, engine_call, standin_image
 
 STANDIN_FOR = LABEL_STANDIN + ".for"
 NODE_MAJORS = (18, 20, 22, 24, 26)
 POSTGRES_MAJORS = (14, 15, 16, 17, 18)
 SUBSTITUTED = "sandbox: {ref} is not available offline: graded with the stand-in {standin}"
+DIGEST_UNVERIFIED = (
+    "sandbox: {ref} is pinned by digest, which cannot be verified offline: graded with the "
+    "stand-in {standin} (the digest is not checked)"
+)
+# a digest after an image name on a FROM line (the name keeps its tag)
+_FROM_DIGEST = re.compile(
+    r"^([ \t]*FROM[ \t]+(?:--\S+[ \t]+)*[^\s@]+:[^\s@/]+)@sha256:[0-9a-f]{64}(?=\s|$)",
+    re.IGNORECASE | re.MULTILINE,
+)
 # Tags that exist upstream (a version, then a known variant): anything else would fail on the
 # learner's own machine too, so it is not substituted.
 _DEBIAN = r"(?:bookworm|bullseye|buster|stretch|trixie)"
@@ -65,8 +81,6 @@ def candidate(ref: str) -> str | None:
         return None
     if not parsed.on_hub or not parsed.path.startswith("library/") or not parsed.tag:
         return None
-    if parsed.digest:
-        return None
     repo, tag = parsed.path.removeprefix("library/"), parsed.tag
     if repo not in _TAGS or not _TAGS[repo].fullmatch(tag):
         return None
@@ -88,7 +102,10 @@ def candidate(ref: str) -> str | None:
 
 
 def substitute(client: docker.DockerClient, ref: str) -> tuple[dict[str, Any], str] | None:
-    """(attrs of the stand-in now available as `ref`, the note to show), or None."""
+    """(attrs of the stand-in now available as `ref`, the note to show), or None. For a
+    digest-pinned reference, the stand-in is made available under its name and tag."""
+    if "@" in ref:
+        return _substitute_digest(client, ref)
     standin = candidate(ref)
     attrs = standin_image(client, standin) if standin else None
     if attrs is None or standin is None:
@@ -97,6 +114,32 @@ def substitute(client: docker.DockerClient, ref: str) -> tuple[dict[str, Any], s
     with engine_call(f"making {standin} available as {ref}"):
         client.api.tag(attrs["Id"], name, tag)
     return attrs, SUBSTITUTED.format(ref=ref, standin=standin)
+
+
+def _substitute_digest(client: docker.DockerClient, ref: str) -> tuple[dict[str, Any], str] | None:
+    plain = ref.partition("@")[0]
+    if candidate(ref) is None:  # only an official image with a tag the stand-ins imitate
+        return None
+    attrs = standin_image(client, plain)
+    if attrs is None and (found := substitute(client, plain)):
+        attrs = found[0]
+    if attrs is None:
+        return None
+    labels = (attrs.get("Config") or {}).get("Labels") or {}
+    return attrs, DIGEST_UNVERIFIED.format(ref=ref, standin=labels.get(STANDIN_FOR) or plain)
+
+
+def digests_dropped(files: Mapping[str, ProjectFile], dockerfile: str) -> dict[str, ProjectFile]:
+    """The build context with `@sha256:…` dropped from the Dockerfile's FROM lines that name
+    a tag (the engine cannot resolve a digest it never pulled); the rest unchanged."""
+    entry = files.get(dockerfile)
+    if entry is None:
+        return dict(files)
+    text = entry.content.decode("utf-8", "replace")
+    replaced = _FROM_DIGEST.sub(r"\1", text)
+    if replaced == text:
+        return dict(files)
+    return {**files, dockerfile: ProjectFile(replaced.encode(), entry.mode)}
 
 
 def substitute_note(attrs: dict[str, Any], ref: str) -> str | None:
