@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import pytest
 
-from exercises.grading.sandbox.substitutes import candidate, digests_dropped
+from exercises.grading.sandbox.substitutes import _note, candidate, digests_dropped
 from exercises.grading.types import ProjectFile
 
 DIGEST = "sha256:" + "3bca55259ada636e5fee8f2836aba7fa01fed7afd0652e12773ad44af95868b9"
@@ -24,6 +24,8 @@ DIGEST = "sha256:" + "3bca55259ada636e5fee8f2836aba7fa01fed7afd0652e12773ad44af9
         ("redis:6.2", "redis:7-alpine"),
         ("nginx:1.25", "nginx:alpine"),
         (f"node:16.13.0-alpine@{DIGEST}", "node:18-alpine"),  # the digest cannot be verified
+        ("redislabs/redismod", "redis:7-alpine"),  # a vendor image: Redis with modules
+        ("docker.io/redislabs/redismod:edge", "redis:7-alpine"),
     ],
 )
 def test_an_official_tag_gets_the_nearest_stand_in_of_its_flavour(ref, standin):
@@ -34,6 +36,8 @@ def test_an_official_tag_gets_the_nearest_stand_in_of_its_flavour(ref, standin):
     "ref",
     [
         "n8nio/base:22",
+        "louislam/uptime-kuma:base-debian",  # starts through a dumb-init no stand-in has
+        "ghcr.io/redislabs/redismod",  # another registry: another image
         "outlinewiki/outline-base",
         "ghcr.io/x/node:20",
         "node",
@@ -68,3 +72,12 @@ def test_the_build_gets_the_dockerfile_without_the_digests_of_its_from_lines():
     assert digests_dropped({"Dockerfile": ProjectFile(b"FROM node:20")}, "Dockerfile") == {
         "Dockerfile": ProjectFile(b"FROM node:20")
     }
+
+
+def test_a_vendor_substitute_says_what_is_missing():
+    note = _note("redislabs/redismod", "redis:7-alpine")
+    assert note.startswith("sandbox: redislabs/redismod is a vendor image not available offline")
+    assert "without the modules" in note
+    assert _note("node:21", "node:22") == (
+        "sandbox: node:21 is not available offline: graded with the stand-in node:22"
+    )

@@ -13,6 +13,7 @@ import re
 import sys
 import threading
 import time
+from dataclasses import replace
 from typing import Any
 
 import docker
@@ -144,7 +145,8 @@ class _Session(_Stack, _ContainerSpecs, _Probes):
         build = (plan.services.get(plan.app_service) or {}).get("build") or {}
         args = build.get("args") if isinstance(build, dict) else None
         offline = self.offline_problem(
-            {k: str(v) for k, v in (args or {}).items() if v is not None}
+            {k: str(v) for k, v in (args or {}).items() if v is not None},
+            target=build.get("target") if isinstance(build, dict) else None,
         )
         if offline:
             self.obs.build_error = offline
@@ -187,9 +189,10 @@ class _Session(_Stack, _ContainerSpecs, _Probes):
         self.tag_app_image()
         self.obs.build_ok = True
 
-    def offline_problem(self, build_args: dict[str, str]) -> str | None:
+    def offline_problem(self, build_args: dict[str, str], target: str | None = None) -> str | None:
         """Why the build may not run, or None: every image it names must be a stand-in, and
-        nothing may be fetched.
+        nothing may be fetched. Stages after the `target` are never built by either builder,
+        so what they name is not looked at (Docker would not fetch it either).
 
         The grading engine has no route out of its network namespace, so a daemon-side fetch
         (`ADD http://…`, a pull) fails whatever this says; checking first gives the learner a
@@ -200,6 +203,8 @@ class _Session(_Stack, _ContainerSpecs, _Probes):
             parsed = dockerfile_parse(entry.content.decode("utf-8-sig") if entry else "")
         except (GradingError, UnicodeDecodeError):
             return None  # the build itself reports what is wrong with the file
+        if target and (last := parsed.stage(str(target))) is not None:
+            parsed = replace(parsed, stages=parsed.stages[: last.index + 1], _aliases={}, _links={})
         images, urls = external_sources(parsed, build_args)
         for source in urls:
             return (

@@ -5,7 +5,12 @@ Nothing can be pulled, and no set of stand-ins has every patch release, so rathe
 a build over a tag, the sandbox grades with the closest stand-in of the same image and flavour
 (the nearest supported major, alpine / slim / full) and says so in a `sandbox:` note. The
 static rules still judge the tag the learner wrote. Only official images the stand-ins imitate
-are substituted; anything else (a vendor's base image) stays unavailable.
+are substituted, and the few vendor images in `VENDOR` whose nature a stand-in shares closely
+enough to run the stack (`redislabs/redismod` is Redis with modules: the modules are missing,
+and the note says so). Any other vendor image stays unavailable: a vendor base that holds
+the vendor's own application (`outlinewiki/outline-base`) or tools a stand-in lacks
+(`louislam/uptime-kuma:base-debian` starts through its own dumb-init) cannot be imitated
+truthfully.
 
 A digest-pinned official image (`node:20@sha256:…`) names its tag too: it is graded with the
 stand-in of that tag, and the note says the digest could not be verified offline. The engine
@@ -38,6 +43,17 @@ DIGEST_UNVERIFIED = (
     "sandbox: {ref} is pinned by digest, which cannot be verified offline: graded with the "
     "stand-in {standin} (the digest is not checked)"
 )
+VENDOR_SUBSTITUTED = (
+    "sandbox: {ref} is a vendor image not available offline: graded with the stand-in "
+    "{standin} ({what})"
+)
+# vendor repository (on Docker Hub) -> (stand-in, what differs), any tag
+VENDOR = {
+    "redislabs/redismod": (
+        "redis:7-alpine",
+        "Redis without the modules redismod loads (RedisJSON, RediSearch, RedisGraph…)",
+    ),
+}
 # a digest after an image name on a FROM line (the name keeps its tag)
 _FROM_DIGEST = re.compile(
     r"^([ \t]*FROM[ \t]+(?:--\S+[ \t]+)*[^\s@]+:[^\s@/]+)@sha256:[0-9a-f]{64}(?=\s|$)",
@@ -79,6 +95,8 @@ def candidate(ref: str) -> str | None:
         parsed = reference_parse(ref)
     except ReferenceInvalid:
         return None
+    if parsed.on_hub and parsed.path in VENDOR:
+        return VENDOR[parsed.path][0]
     if not parsed.on_hub or not parsed.path.startswith("library/") or not parsed.tag:
         return None
     repo, tag = parsed.path.removeprefix("library/"), parsed.tag
@@ -110,10 +128,18 @@ def substitute(client: docker.DockerClient, ref: str) -> tuple[dict[str, Any], s
     attrs = standin_image(client, standin) if standin else None
     if attrs is None or standin is None:
         return None
-    name, _, tag = ref.rpartition(":")
+    parsed = reference_parse(ref)
+    name = ref.removesuffix(f":{parsed.tag}") if parsed.tag else ref
     with engine_call(f"making {standin} available as {ref}"):
-        client.api.tag(attrs["Id"], name, tag)
-    return attrs, SUBSTITUTED.format(ref=ref, standin=standin)
+        client.api.tag(attrs["Id"], name, parsed.tag or "latest")
+    return attrs, _note(ref, standin)
+
+
+def _note(ref: str, standin: str) -> str:
+    parsed = reference_parse(ref)
+    if parsed.on_hub and parsed.path in VENDOR:
+        return VENDOR_SUBSTITUTED.format(ref=ref, standin=standin, what=VENDOR[parsed.path][1])
+    return SUBSTITUTED.format(ref=ref, standin=standin)
 
 
 def _substitute_digest(client: docker.DockerClient, ref: str) -> tuple[dict[str, Any], str] | None:
@@ -149,7 +175,7 @@ def substitute_note(attrs: dict[str, Any], ref: str) -> str | None:
     real = labels.get(STANDIN_FOR)
     if not real or _same(real, ref):
         return None
-    return SUBSTITUTED.format(ref=ref, standin=real)
+    return _note(ref, real)
 
 
 def _same(a: str, b: str) -> bool:
