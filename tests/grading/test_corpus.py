@@ -4,6 +4,13 @@ against the verdicts written for them from the checklist before the grader ever 
 (expected.yaml). The grader must agree on at least 95% of the checks; the hardened
 versions (<name>/hardened/) must pass all seven.
 
+A pair whose stack cannot run under real Docker either (its SOURCE.md says why: postgres 18
+refusing the authors' volume, an `npm@latest` that no longer runs on their Node.js) has a
+`full:` map in expected.yaml: the checks that need the running stack to be confirmed fail in
+full mode, as they would for the learner. Only such pairs have one; a pair that fails only
+because of the sandbox (no network, a vendor base) keeps its expectations and counts against
+the agreement.
+
 A pair whose expected.yaml says `awaiting:` is refused by today's policy for a reason
 issue 11 asks to lift (an external network or secret, capabilities added back after
 `cap_drop: [ALL]`): it is reported, and counted once the policy grades it.
@@ -40,6 +47,10 @@ class Pair:
     root: Path
     expected: dict[str, bool]
     awaiting: str | None = None
+    expected_full: dict[str, bool] = field(default_factory=dict)  # where full mode differs
+
+    def want(self, check: str, *, full: bool) -> bool:
+        return self.expected_full.get(check, self.expected[check]) if full else self.expected[check]
 
     def files(self, variant: str = "") -> dict[str, bytes]:
         root = self.root / variant if variant else self.root
@@ -94,7 +105,9 @@ def corpus_pairs() -> list[Pair]:
     for root in sorted(p for p in CORPUS.iterdir() if (p / "expected.yaml").is_file()):
         data = yaml.safe_load((root / "expected.yaml").read_text())
         expected = {check: data[check] == "pass" for check in CHECK_IDS}
-        pairs.append(Pair(root.name, root, expected, data.get("awaiting")))
+        full = {check: verdict == "pass" for check, verdict in (data.get("full") or {}).items()}
+        assert set(full) <= set(CHECK_IDS), root.name
+        pairs.append(Pair(root.name, root, expected, data.get("awaiting"), full))
     return pairs
 
 
@@ -138,7 +151,7 @@ def outcomes(*, static_only: bool = True) -> list[Outcome]:
             outcome = Outcome(pair, *grade_observed(pair))
         result = outcome.result
         for check in result.checks:
-            outcome.agreed[check.id] = check.passed == pair.expected[check.id]
+            outcome.agreed[check.id] = check.passed == pair.want(check.id, full=not static_only)
         found.append(outcome)
     return found
 
@@ -160,7 +173,7 @@ def table(found: list[Outcome]) -> str:
     for outcome in found:
         cells = []
         for check in CHECK_IDS:
-            want = "P" if outcome.pair.expected[check] else "F"
+            want = "P" if outcome.pair.want(check, full=full) else "F"
             if check not in outcome.agreed:
                 cells.append(f"{want}/-")
             else:
