@@ -26,6 +26,8 @@ DIGEST = "sha256:" + "3bca55259ada636e5fee8f2836aba7fa01fed7afd0652e12773ad44af9
         (f"node:16.13.0-alpine@{DIGEST}", "node:18-alpine"),  # the digest cannot be verified
         ("redislabs/redismod", "redis:7-alpine"),  # a vendor image: Redis with modules
         ("docker.io/redislabs/redismod:edge", "redis:7-alpine"),
+        # a vendor base made from a stand-in and the offline mirror (it starts via dumb-init)
+        ("louislam/uptime-kuma:base-debian", "node:20-bookworm-slim"),
     ],
 )
 def test_an_official_tag_gets_the_nearest_stand_in_of_its_flavour(ref, standin):
@@ -36,7 +38,7 @@ def test_an_official_tag_gets_the_nearest_stand_in_of_its_flavour(ref, standin):
     "ref",
     [
         "n8nio/base:22",
-        "louislam/uptime-kuma:base-debian",  # starts through a dumb-init no stand-in has
+        "louislam/uptime-kuma:1.23",  # the application image, not its base
         "ghcr.io/redislabs/redismod",  # another registry: another image
         "outlinewiki/outline-base",
         "ghcr.io/x/node:20",

@@ -7,10 +7,11 @@ a build over a tag, the sandbox grades with the closest stand-in of the same ima
 static rules still judge the tag the learner wrote. Only official images the stand-ins imitate
 are substituted, and the few vendor images in `VENDOR` whose nature a stand-in shares closely
 enough to run the stack (`redislabs/redismod` is Redis with modules: the modules are missing,
-and the note says so). Any other vendor image stays unavailable: a vendor base that holds
-the vendor's own application (`outlinewiki/outline-base`) or tools a stand-in lacks
-(`louislam/uptime-kuma:base-debian` starts through its own dumb-init) cannot be imitated
-truthfully.
+and the note says so), or that it becomes with a few packages of the offline mirror
+(`VENDOR_BUILT`: `louislam/uptime-kuma:base-debian` is node 20 on bookworm-slim, started
+through dumb-init; that image is built once on the grading engine, with no network). Any other
+vendor image stays unavailable: a vendor base that holds the vendor's own application
+(`outlinewiki/outline-base`) cannot be imitated truthfully.
 
 A digest-pinned official image (`node:20@sha256:…`) names its tag too: it is graded with the
 stand-in of that tag, and the note says the digest could not be verified offline. The engine
@@ -25,6 +26,7 @@ job's own image is ever given a shared name.
 
 from __future__ import annotations
 
+import io
 import re
 from collections.abc import Mapping
 from typing import Any
@@ -54,6 +56,21 @@ VENDOR = {
         "Redis without the modules redismod loads (RedisJSON, RediSearch, RedisGraph…)",
     ),
 }
+# vendor bases a stand-in alone cannot imitate because they are started through a tool it lacks:
+# made once on the grading engine, FROM the stand-in, with packages of the offline mirror
+# (the build has no network), and labelled as the stand-in for that vendor tag
+VENDOR_BUILT = {
+    "louislam/uptime-kuma": {
+        "tags": ("base-debian", "base2-slim"),
+        "from": "node:20-bookworm-slim",
+        "packages": ("dumb-init", "curl", "iputils-ping", "python3"),
+        "what": (
+            "node 20 on Debian bookworm-slim with dumb-init, curl, ping and python3 from the "
+            "offline mirror; without apprise, sqlite3 or chromium"
+        ),
+    },
+}
+VENDOR_BUILD_MEMORY = 512 * 2**20
 # a digest after an image name on a FROM line (the name keeps its tag)
 _FROM_DIGEST = re.compile(
     r"^([ \t]*FROM[ \t]+(?:--\S+[ \t]+)*[^\s@]+:[^\s@/]+)@sha256:[0-9a-f]{64}(?=\s|$)",
@@ -97,6 +114,9 @@ def candidate(ref: str) -> str | None:
         return None
     if parsed.on_hub and parsed.path in VENDOR:
         return VENDOR[parsed.path][0]
+    if parsed.on_hub and parsed.path in VENDOR_BUILT:
+        spec = VENDOR_BUILT[parsed.path]
+        return str(spec["from"]) if parsed.tag in spec["tags"] and not parsed.digest else None
     if not parsed.on_hub or not parsed.path.startswith("library/") or not parsed.tag:
         return None
     repo, tag = parsed.path.removeprefix("library/"), parsed.tag
@@ -129,16 +149,44 @@ def substitute(client: docker.DockerClient, ref: str) -> tuple[dict[str, Any], s
     if attrs is None or standin is None:
         return None
     parsed = reference_parse(ref)
+    if parsed.path in VENDOR_BUILT:
+        built = _vendor_build(client, ref, standin, VENDOR_BUILT[parsed.path])
+        return (built, _note(ref, standin)) if built else None
     name = ref.removesuffix(f":{parsed.tag}") if parsed.tag else ref
     with engine_call(f"making {standin} available as {ref}"):
         client.api.tag(attrs["Id"], name, parsed.tag or "latest")
     return attrs, _note(ref, standin)
 
 
+def _vendor_build(
+    client: docker.DockerClient, ref: str, standin: str, spec: dict[str, Any]
+) -> dict[str, Any] | None:
+    """The vendor stand-in `ref`, built FROM `standin` with no network; None if it fails."""
+    packages = " ".join(spec["packages"])
+    dockerfile = (
+        f"FROM {standin}\n"
+        f"RUN apt-get update && apt-get install -y --no-install-recommends {packages}"
+        " && rm -rf /var/lib/apt/lists/*\n"
+        f'LABEL {STANDIN_FOR}="{ref}"\n'
+    )
+    try:
+        with engine_call(f"making the stand-in for {ref}"):
+            image, _ = client.images.build(
+                fileobj=io.BytesIO(dockerfile.encode()), tag=ref, network_mode="none",
+                rm=True, forcerm=True, container_limits={"memory": VENDOR_BUILD_MEMORY},
+            )  # fmt: skip
+    except (docker.errors.BuildError, docker.errors.APIError):
+        return None
+    return standin_image(client, image.id)
+
+
 def _note(ref: str, standin: str) -> str:
     parsed = reference_parse(ref)
     if parsed.on_hub and parsed.path in VENDOR:
         return VENDOR_SUBSTITUTED.format(ref=ref, standin=standin, what=VENDOR[parsed.path][1])
+    if parsed.on_hub and parsed.path in VENDOR_BUILT:
+        what = VENDOR_BUILT[parsed.path]["what"]
+        return VENDOR_SUBSTITUTED.format(ref=ref, standin=standin, what=what)
     return SUBSTITUTED.format(ref=ref, standin=standin)
 
 
@@ -173,9 +221,20 @@ def substitute_note(attrs: dict[str, Any], ref: str) -> str | None:
     substitution), else None."""
     labels = (attrs.get("Config") or {}).get("Labels") or {}
     real = labels.get(STANDIN_FOR)
+    vendor = _vendor_built(ref)
+    if real and _same(real, ref) and vendor:
+        return _note(ref, str(vendor["from"]))  # a vendor stand-in made here earlier
     if not real or _same(real, ref):
         return None
     return _note(ref, real)
+
+
+def _vendor_built(ref: str) -> dict[str, Any] | None:
+    try:
+        parsed = reference_parse(ref)
+    except ReferenceInvalid:
+        return None
+    return VENDOR_BUILT.get(parsed.path) if parsed.on_hub else None
 
 
 def _same(a: str, b: str) -> bool:
