@@ -104,6 +104,10 @@ N_VOLUME_DRIVER = "sandbox: volume {volume} uses the local driver instead of {dr
 N_VOLUME_OPTS = "sandbox: volume {volume}'s driver options are ignored in the sandbox"
 N_NAME = "sandbox: {kind} {key}'s name {value} is replaced by a job name"
 N_NETWORK = "sandbox: network {network}'s {key} is ignored in the sandbox"
+N_EXTERNAL_NETWORK = (
+    "sandbox: network {network} is external (created before `docker compose up` on your "
+    "machine): the sandbox creates it for the job"
+)
 N_NNP = (
     "sandbox: service {service} keeps no-new-privileges on in the sandbox "
     "(security_opt {value} is ignored)"
@@ -316,6 +320,9 @@ def _normalise_network(
 ) -> list[tuple[str, str]]:
     notes: list[tuple[str, str]] = []
     expected = f"{project}_{key}"
+    if network.pop("external", None):
+        notes.append((NOTE_HOST, N_EXTERNAL_NETWORK.format(network=key)))
+        network.pop("name", None)  # an external network's name is the one it has outside
     if network.get("name") not in (None, expected) and key != "default":
         notes.append((NOTE_HOST, N_NAME.format(kind="network", key=key, value=network["name"])))
     network["name"] = expected

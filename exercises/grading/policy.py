@@ -49,7 +49,10 @@ V_SECURITY_OPT = "service {service} weakens confinement (security_opt: {value})"
 V_BIND = "service {service} mounts {source}, which is outside your submission"
 V_VOLUMES_FROM = "service {service} mounts the volumes of another container ({value})"
 V_NPIPE = "service {service} mounts a host named pipe"
-V_EXTERNAL = "{kind} {name} is external (the sandbox creates its own)"
+V_EXTERNAL = (
+    "{kind} {name} is external: it must exist before the stack starts, and the sandbox has "
+    "none of yours (an external network is fine: the sandbox creates it)"
+)
 V_PATH = "{what} {path} is outside your submission"
 V_REMOTE = "{what} {path} is fetched from the network"
 V_BUILD = "service {service} builds with {what}"
@@ -120,7 +123,8 @@ def _violations(
         for name, spec in declared.items():
             if not isinstance(spec, dict):
                 continue
-            if truthy(spec.get("external")) or isinstance(spec.get("external"), dict):
+            external = truthy(spec.get("external")) or isinstance(spec.get("external"), dict)
+            if external and kind != "networks":  # a network the sandbox creates for the job
                 found.append(
                     PolicyViolation("external", V_EXTERNAL.format(kind=kind[:-1], name=name))
                 )

@@ -90,7 +90,6 @@ def test_rejected_service_settings(grade, reference, rule, extra, monkeypatch):
 @pytest.mark.parametrize(
     ("rule", "top_level"),
     [
-        ("external", "networks:\n  outside:\n    external: true"),
         ("external", "volumes:\n  data:\n    external:\n      name: prod-data"),
         ("external", "secrets:\n  key:\n    external: true"),
         ("path", "secrets:\n  shadow:\n    file: /etc/shadow"),
@@ -104,6 +103,14 @@ def test_rejected_top_level_settings(grade, reference, rule, top_level):
     result = grade({**reference, DC: app_with("") + top_level + "\n", "sub.yaml": "services: {}\n"})
     assert result.status == Status.REJECTED, (result.error, result.policy)
     assert rule in [v.rule for v in result.policy]
+
+
+def test_an_external_network_is_graded_with_one_the_sandbox_creates(grade, reference):
+    compose = app_with("networks: [outside]") + "networks:\n  outside:\n    external: true\n"
+    result = grade({**reference, DC: compose})
+    assert result.status != Status.REJECTED, result.policy
+    assert "network outside is external" in evidence(result, "security-practices")
+    assert "the sandbox creates it for the job" in evidence(result, "security-practices")
 
 
 def test_rejection_also_with_static_only_and_exit_code(grade, reference):

@@ -48,7 +48,30 @@ NO_CLI = "BuildKit is not available in the sandbox (the engine's docker CLI is m
 
 
 def needs_buildkit(dockerfile: str) -> bool:
-    return bool(_NEEDS_BUILDKIT.search(dockerfile) or _SYNTAX.search(dockerfile))
+    return bool(
+        _NEEDS_BUILDKIT.search(dockerfile)
+        or _SYNTAX.search(dockerfile)
+        or _workdir_after_user(dockerfile)
+    )
+
+
+def _workdir_after_user(dockerfile: str) -> bool:
+    """A WORKDIR after a non-root USER in the same stage: BuildKit (Docker's default builder)
+    creates that directory owned by the user, the classic builder by root, so `USER node`,
+    `WORKDIR /home/node/app`, `RUN npm ci` only builds the way the learner's Docker builds it
+    with BuildKit."""
+    user = False
+    for line in dockerfile.splitlines():
+        words = line.split(None, 1)
+        keyword = words[0].upper() if words else ""
+        if keyword == "FROM":
+            user = False
+        elif keyword == "USER":
+            who = words[1].strip() if len(words) > 1 else ""
+            user = who.split(":")[0] not in ("", "root", "0")
+        elif keyword == "WORKDIR" and user:
+            return True
+    return False
 
 
 def without_syntax_line(

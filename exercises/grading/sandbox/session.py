@@ -14,6 +14,7 @@ import re
 import sys
 import threading
 import time
+from dataclasses import replace
 from typing import Any
 
 import docker
@@ -43,7 +44,7 @@ from .limits import DiskGuard, container_writes
 from .probes import _Probes
 from .stack import _Running, _Stack
 from .storage import JobStorage
-from .substitutes import substitute, substitute_note
+from .substitutes import digests_dropped, substitute, substitute_note
 from .teardown import TEARDOWNS as _TEARDOWNS
 from .teardown import wait_for_teardown  # noqa: F401 (re-exported)
 
@@ -158,7 +159,8 @@ class _Session(_Stack, _ContainerSpecs, _Probes):
         build = (plan.services.get(plan.app_service) or {}).get("build") or {}
         args = build.get("args") if isinstance(build, dict) else None
         offline = self.offline_problem(
-            {k: str(v) for k, v in (args or {}).items() if v is not None}
+            {k: str(v) for k, v in (args or {}).items() if v is not None},
+            target=build.get("target") if isinstance(build, dict) else None,
         )
         if offline:
             self.obs.build_error = offline
@@ -166,7 +168,7 @@ class _Session(_Stack, _ContainerSpecs, _Probes):
             return
         outcome = build_image(
             self.client,
-            context=plan.files,
+            context=digests_dropped(plan.files, plan.dockerfile),
             dockerfile=plan.dockerfile,
             tag=f"{self.job.image_repo}:app",
             labels=self.job.labels(),  # one LABEL step per label: keep them few
@@ -201,9 +203,10 @@ class _Session(_Stack, _ContainerSpecs, _Probes):
         self.tag_app_image()
         self.obs.build_ok = True
 
-    def offline_problem(self, build_args: dict[str, str]) -> str | None:
+    def offline_problem(self, build_args: dict[str, str], target: str | None = None) -> str | None:
         """Why the build may not run, or None: every image it names must be a stand-in, and
-        nothing may be fetched.
+        nothing may be fetched. Stages after the `target` are never built by either builder,
+        so what they name is not looked at (Docker would not fetch it either).
 
         The grading engine has no route out of its network namespace, so a daemon-side fetch
         (`ADD http://…`, a pull) fails whatever this says; checking first gives the learner a
@@ -214,6 +217,8 @@ class _Session(_Stack, _ContainerSpecs, _Probes):
             parsed = dockerfile_parse(entry.content.decode("utf-8-sig") if entry else "")
         except (GradingError, UnicodeDecodeError):
             return None  # the build itself reports what is wrong with the file
+        if target and (last := parsed.stage(str(target))) is not None:
+            parsed = replace(parsed, stages=parsed.stages[: last.index + 1], _aliases={}, _links={})
         images, urls = external_sources(parsed, build_args)
         for source in urls:
             return (
