@@ -103,7 +103,7 @@ def grade(private_engine, engine_client, tmp_path):
 
     yield run
     assert engine_client.ping()
-    assert job_labelled(engine_client) == NOTHING
+    assert job_labelled(engine_client, settle_s=60) == NOTHING
 
 
 def reason(result: GradeResult) -> str:
@@ -366,7 +366,7 @@ def test_a_real_worker_grades_on_after_runtime_abuse(
     assert after[-1] == "passed", after
     assert worker.process.poll() is None and "WorkerLostError" not in worker.tail(400)
     alive = {pid for pid in pids if Path(f"/proc/{pid}").exists()}
-    assert job_labelled(engine_client) == NOTHING
+    assert job_labelled(engine_client, settle_s=60) == NOTHING
     FIGURES.line(f"hostile through-a-worker: {', '.join(abuse)} each graded failed by a real "
                  f"worker (production limits); the worker's processes all alive "
                  f"({len(alive)}/{len(pids)}), the next reference answer passed")  # fmt: skip
