@@ -14,6 +14,7 @@ import pytest
 
 from exercises import services
 from exercises.grading.sandbox.client import LABEL_JOB, connect
+from exercises.grading.sandbox.session import MAX_PENDING_TEARDOWNS
 from exercises.grading.types import CHECK_IDS
 from exercises.models import Submission
 from tests.worker.fixtures import poll_statuses
@@ -144,7 +145,11 @@ def test_twelve_gradings_at_once_with_two_workers(
 
     assert problems == [], problems
     assert watch.collisions == [] and watch.published == []
-    assert watch.max_concurrent_jobs == 2, "the two workers did not grade side by side"
+    # two gradings side by side, plus the teardowns that follow their verdicts (at most
+    # MAX_PENDING_TEARDOWNS per worker process)
+    assert 2 <= watch.max_concurrent_jobs <= 2 * (1 + MAX_PENDING_TEARDOWNS), (
+        "the two workers did not grade side by side"
+    )
     assert job_labelled(engine_client, settle_s=60) == {  # the last teardowns follow verdicts
         "containers": [],
         "networks": [],
