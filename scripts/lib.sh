@@ -9,18 +9,25 @@ mkdir -p "$ROOT/var/log"
 
 say() { printf '\033[1m==> %s\033[0m\n' "$*"; }
 
-# Debian packages the platform and its tests need (installed only when missing, only as root).
+# Debian packages the platform needs (installed only when missing, only as root), and what only
+# its tests need on top (Chromium for the browser tests: 158 packages, 195 MB that scripts/run
+# skips).
 SYSTEM_PACKAGES=(python3-venv python3-dev build-essential git curl ca-certificates
-  docker.io redis-server debootstrap chromium fonts-dejavu-core iproute2 util-linux e2fsprogs socat)
+  docker.io redis-server debootstrap iproute2 util-linux e2fsprogs socat)
+TEST_PACKAGES=(chromium fonts-dejavu-core)
 
-ensure_system_packages() {
-  local missing=()
-  for pkg in "${SYSTEM_PACKAGES[@]}"; do
+ensure_system_packages() {  # $1: "runtime" (scripts/run) or "all" (the default: tests, CI)
+  local missing=() wanted=("${SYSTEM_PACKAGES[@]}")
+  [ "${1:-all}" = runtime ] || wanted+=("${TEST_PACKAGES[@]}")
+  for pkg in "${wanted[@]}"; do
     dpkg-query -W -f='${Status}' "$pkg" 2>/dev/null | grep -q "ok installed" || missing+=("$pkg")
   done
   # Node.js may come from Debian (nodejs + npm) or from a vendor package that bundles npm.
-  command -v node >/dev/null || missing+=(nodejs)
-  command -v npm >/dev/null || missing+=(npm)
+  # scripts/run does without: Debian's npm is 350 packages, for one file (fetch_mermaid).
+  if [ "${1:-all}" != runtime ]; then
+    command -v node >/dev/null || missing+=(nodejs)
+    command -v npm >/dev/null || missing+=(npm)
+  fi
   [ ${#missing[@]} -eq 0 ] && return 0
   if [ "$(id -u)" -ne 0 ]; then
     echo "Missing system packages: ${missing[*]} (run as root, or install them with apt-get)" >&2
@@ -43,7 +50,43 @@ ensure_python() {  # $1: requirements file
   fi
 }
 
-ensure_assets() {
+# Mermaid's browser bundle (dist/mermaid.min.js, self-contained) is the only file Drydock serves
+# from node_modules: without npm, it comes straight from the registry, at the version and
+# checksum package-lock.json pins.
+fetch_mermaid() {
+  local stamp="$ROOT/node_modules/mermaid/.fetched-$(sha256sum "$ROOT/package-lock.json" | cut -c1-16)"
+  [ -f "$stamp" ] && return 0
+  say "Fetching Mermaid from the npm registry (version and checksum from package-lock.json)"
+  python3 - "$ROOT" <<'PY'
+import base64, hashlib, io, json, os, sys, tarfile, urllib.request
+from pathlib import Path
+
+root = Path(sys.argv[1])
+meta = json.loads((root / "package-lock.json").read_text())["packages"]["node_modules/mermaid"]
+registry = (os.environ.get("npm_config_registry") or "https://registry.npmjs.org").rstrip("/")
+url = meta.get("resolved") or f"{registry}/mermaid/-/mermaid-{meta['version']}.tgz"
+algorithm, _, expected = meta["integrity"].partition("-")
+with urllib.request.urlopen(url, timeout=120) as response:
+    data = response.read()
+if base64.b64encode(hashlib.new(algorithm, data).digest()).decode() != expected:
+    sys.exit(f"mermaid {meta['version']}: checksum differs from package-lock.json ({url})")
+dest = root / "node_modules" / "mermaid"
+with tarfile.open(fileobj=io.BytesIO(data)) as tf:
+    for name in ("package/package.json", "package/dist/mermaid.min.js"):
+        target = dest / name.removeprefix("package/")
+        target.parent.mkdir(parents=True, exist_ok=True)
+        target.write_bytes(tf.extractfile(name).read())
+PY
+  touch "$stamp"
+}
+
+ensure_assets() {  # $1: "runtime" (scripts/run): without npm, only Mermaid's bundle
+  if [ "${1:-all}" = runtime ] && ! command -v npm >/dev/null; then
+    fetch_mermaid
+    mkdir -p "$ROOT/static/vendor/mermaid"
+    cp -u "$ROOT/node_modules/mermaid/dist/mermaid.min.js" "$ROOT/static/vendor/mermaid/"
+    return 0
+  fi
   local stamp="$ROOT/node_modules/.installed-$(sha256sum "$ROOT/package-lock.json" | cut -c1-16)"
   if [ ! -f "$stamp" ]; then
     say "Installing front-end assets from the npm registry (package-lock.json)"
@@ -69,9 +112,36 @@ start_redis() {
 
 # The machine's engine builds the stand-in base images (and Drydock's own image); learners'
 # submissions run only on the dedicated grading engine (scripts/grading-engine), which gets a
-# copy of the stand-ins.
-start_engine_and_standins() {
+# copy of the stand-ins: started first, it receives each group of them as soon as the group
+# is built (docker/standins/build --grading-engine), while the slower groups still build.
+standins_steps() {
   "$ROOT/scripts/start-engine"
-  "$ROOT/docker/standins/build"
+  "$ROOT/scripts/grading-engine" start --no-load
+  "$ROOT/docker/standins/build" --grading-engine
+}
+
+start_engine_and_standins() {
+  standins_steps
+  "$ROOT/scripts/grading-engine" start  # copies whatever is still missing (normally nothing)
+}
+
+# On a fresh machine the stand-ins take minutes (debootstrap, downloads): scripts/run builds
+# them in the background while it installs the Python and front-end packages.
+standins_begin() {
+  say "Docker engines and stand-in images, in the background (log: var/log/standins.log)"
+  (set -e; standins_steps) >"$ROOT/var/log/standins.log" 2>&1 &
+  STANDINS_PID=$!
+}
+
+standins_finish() {
+  say "Waiting for the stand-in images (tail -f var/log/standins.log)"
+  if ! wait "$STANDINS_PID"; then
+    tail -n 30 "$ROOT/var/log/standins.log" >&2
+    echo "The engines or the stand-in images failed; see var/log/standins.log" >&2
+    return 1
+  fi
+  tail -n 1 "$ROOT/var/log/standins.log"
+  # again: links the compose plugin, which the virtualenv made meanwhile holds
+  "$ROOT/scripts/start-engine"
   "$ROOT/scripts/grading-engine" start
 }

@@ -1,0 +1,1 @@
+"""Drydock's stand-in base images: see ../build and ../README.md."""
