@@ -319,7 +319,7 @@ def _grade(
             app_image_tag=_app_image_tag(normalised.services, analysis.app, job),
             services=normalised.services, volumes=normalised.volumes, networks=normalised.networks,
             secrets=normalised.secrets, canaries=policed.inputs.canaries,
-            supplied=policed.inputs.files,
+            supplied=policed.inputs.files, secret_values=policed.inputs.secret_values,
         )  # fmt: skip
         if spec is not None:  # the static pass hands its plan (and Compose's warnings) on
             spec.update(planned, log=result.log)

@@ -131,11 +131,13 @@ def job_spec(
     secrets: Mapping[str, Path],
     canaries: list[str],
     supplied: Mapping[str, str],
+    secret_values: Mapping[str, str] | None = None,
 ) -> dict[str, Any]:
     """The plan without its files, as JSON: what the static pass hands to the runtime pass.
 
     Every path is project-relative, secrets are named by their project file, and `supplied`
-    holds the grader's own files (secret files with canary values), so the plan can be rebuilt
+    holds the grader's own files (secret files with canary values) and `secret_values` the
+    values of external secrets (by name, never files), so the plan can be rebuilt
     on another machine from the learner's bytes and the starter (`plan_from_spec`).
     """
     relative_services, relative_volumes = relative_config(services, volumes, workdir)
@@ -147,6 +149,7 @@ def job_spec(
             name: relative_path(str(path if path.is_absolute() else workdir / path), workdir)
             for name, path in secrets.items()
         },
+        "secret_values": dict(secret_values or {}),
         "canaries": list(canaries), "supplied": dict(supplied),
     }  # fmt: skip
 
@@ -188,6 +191,7 @@ def plan_from_spec(
     if job_id and job_id != spec["job_id"]:
         spec = json.loads(json.dumps(spec).replace(spec["job_id"], job_id))
     secrets = {n: files[p].content for n, p in spec["secrets"].items() if p in files}
+    secrets.update((n, v.encode()) for n, v in spec.get("secret_values", {}).items())
     return SandboxPlan(
         job_id=spec["job_id"], files=files, dockerfile=spec["dockerfile"],
         app_service=spec["app_service"], db_service=spec["db_service"],

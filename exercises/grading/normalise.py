@@ -15,6 +15,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from .capabilities import CAPABILITIES, FORCED_CAP_DROP, GRANTABLE, cap_name
 from .compose_views import mapping
 from .types import SandboxLimits
 
@@ -29,55 +30,7 @@ _DROPPED_KEYS = (
     "external_links", "ulimits", "credential_spec",
 )  # fmt: skip
 _ROTATING_DRIVERS = frozenset({"json-file", "local", "none"})
-# Linux capabilities the engine knows (a name it does not know fails container creation).
-CAPABILITIES = frozenset(
-    [
-        "CHOWN",
-        "DAC_OVERRIDE",
-        "DAC_READ_SEARCH",
-        "FOWNER",
-        "FSETID",
-        "KILL",
-        "SETGID",
-        "SETUID",
-        "SETPCAP",
-        "LINUX_IMMUTABLE",
-        "NET_BIND_SERVICE",
-        "NET_BROADCAST",
-        "NET_ADMIN",
-        "NET_RAW",
-        "IPC_LOCK",
-        "IPC_OWNER",
-        "SYS_MODULE",
-        "SYS_RAWIO",
-        "SYS_CHROOT",
-        "SYS_PTRACE",
-        "SYS_PACCT",
-        "SYS_ADMIN",
-        "SYS_BOOT",
-        "SYS_NICE",
-        "SYS_RESOURCE",
-        "SYS_TIME",
-        "SYS_TTY_CONFIG",
-        "MKNOD",
-        "LEASE",
-        "AUDIT_WRITE",
-        "AUDIT_CONTROL",
-        "SETFCAP",
-        "MAC_OVERRIDE",
-        "MAC_ADMIN",
-        "SYSLOG",
-        "WAKE_ALARM",
-        "BLOCK_SUSPEND",
-        "AUDIT_READ",
-        "PERFMON",
-        "BPF",
-        "CHECKPOINT_RESTORE",
-        "ALL",
-    ]
-)
 FORCED_SECURITY_OPT = "no-new-privileges"
-FORCED_CAP_DROP = "NET_RAW"
 
 
 @dataclass
@@ -108,6 +61,10 @@ N_EXTERNAL_NETWORK = (
     "sandbox: network {network} is external (created before `docker compose up` on your "
     "machine): the sandbox creates it for the job"
 )
+N_EXTERNAL_VOLUME = (
+    "sandbox: volume {volume} is external (created before `docker compose up` on your "
+    "machine): the sandbox creates an empty one for the job"
+)
 N_NNP = (
     "sandbox: service {service} keeps no-new-privileges on in the sandbox "
     "(security_opt {value} is ignored)"
@@ -118,6 +75,14 @@ N_NET_RAW = (
     "(cap_add {value} does not bring it back)"
 )
 N_UNKNOWN_CAP = "sandbox: service {service}'s {key} {value} is not a capability and is ignored"
+N_ALL_CAPS = (
+    "sandbox: service {service} runs with Docker's default capabilities only, without NET_RAW "
+    "(cap_add {value} is ignored)"
+)
+N_NOT_GRANTED = (
+    "sandbox: service {service} runs without {cap}: the sandbox grants only Docker's default "
+    "capabilities (cap_add {value} is ignored)"
+)
 
 
 def sandbox_normalise(
@@ -217,7 +182,8 @@ def _confine(name: str, service: dict[str, Any]) -> list[tuple[str, str]]:
     The learner's security_opt entries are all replaced: the engine reads
     `no-new-privileges:false` (or `=false`) as switching it off, and any other option is
     either a host profile or a spelling the engine refuses. cap_add loses NET_RAW and ALL
-    (the engine adds cap_add after cap_drop, so either would bring NET_RAW back), and
+    (the engine adds cap_add after cap_drop, so either would bring NET_RAW back) as well as
+    every capability Docker does not grant by default (SYS_ADMIN, DAC_READ_SEARCH, ...), and
     capability names the engine does not know are dropped rather than failing the start.
     """
     notes: list[tuple[str, str]] = []
@@ -233,11 +199,15 @@ def _confine(name: str, service: dict[str, Any]) -> list[tuple[str, str]]:
     for key in ("cap_add", "cap_drop"):
         kept[key] = []
         for cap in [str(c) for c in service.get(key) or []]:
-            plain = cap.strip().upper().removeprefix("CAP_")
+            plain = cap_name(cap)
             if plain not in CAPABILITIES:
                 notes.append((NOTE_HOST, N_UNKNOWN_CAP.format(service=name, key=key, value=cap)))
-            elif key == "cap_add" and plain in (FORCED_CAP_DROP, "ALL"):
+            elif key == "cap_add" and plain == FORCED_CAP_DROP:
                 notes.append((NOTE_HOST, N_NET_RAW.format(service=name, value=cap)))
+            elif key == "cap_add" and plain == "ALL":
+                notes.append((NOTE_HOST, N_ALL_CAPS.format(service=name, value=cap)))
+            elif key == "cap_add" and plain not in GRANTABLE:
+                notes.append((NOTE_HOST, N_NOT_GRANTED.format(service=name, cap=plain, value=cap)))
             elif plain not in kept[key]:
                 kept[key].append(plain)
     if not {FORCED_CAP_DROP, "ALL"} & set(kept["cap_drop"]):
@@ -294,6 +264,9 @@ def _normalise_volume(
 ) -> list[tuple[str, str]]:
     notes: list[tuple[str, str]] = []
     expected = f"{project}_{key}"
+    if volume.pop("external", None):
+        notes.append((NOTE_HOST, N_EXTERNAL_VOLUME.format(volume=key)))
+        volume.pop("name", None)  # an external volume's name is the one it has outside
     if volume.get("name") not in (None, expected):
         notes.append((NOTE_HOST, N_NAME.format(kind="volume", key=key, value=volume["name"])))
     volume["name"] = expected

@@ -32,7 +32,6 @@ from .sandbox_inputs import SandboxInputs, canary, sandbox_inputs  # noqa: F401 
 from .types import PolicyViolation
 
 _HOST_NAMESPACES = ("network_mode", "pid", "ipc", "uts", "userns_mode", "cgroup")
-_ALLOWED_CAPS = frozenset({"NET_BIND_SERVICE"})
 _REMOTE = re.compile(
     r"^([a-z][a-z0-9+.-]*://|git@|(github\.com|gitlab\.com|bitbucket\.org)/)", re.I
 )
@@ -42,7 +41,6 @@ MAX_RESOURCES = 16  # volumes, networks, secrets, configs each
 
 V_PRIVILEGED = "service {service} runs privileged"
 V_NAMESPACE = "service {service} shares the host's namespace ({key}: {value})"
-V_CAP_ADD = "service {service} adds capability {cap} (only NET_BIND_SERVICE is allowed)"
 V_DEVICES = "service {service} asks for host devices ({key})"
 V_SYSCTLS = "service {service} sets kernel parameters (sysctls)"
 V_SECURITY_OPT = "service {service} weakens confinement (security_opt: {value})"
@@ -51,7 +49,8 @@ V_VOLUMES_FROM = "service {service} mounts the volumes of another container ({va
 V_NPIPE = "service {service} mounts a host named pipe"
 V_EXTERNAL = (
     "{kind} {name} is external: it must exist before the stack starts, and the sandbox has "
-    "none of yours (an external network is fine: the sandbox creates it)"
+    "none of yours and cannot make up its content (external networks, volumes and secrets are "
+    "fine: the sandbox creates a stand-in for the job)"
 )
 V_PATH = "{what} {path} is outside your submission"
 V_REMOTE = "{what} {path} is fetched from the network"
@@ -124,7 +123,7 @@ def _violations(
             if not isinstance(spec, dict):
                 continue
             external = truthy(spec.get("external")) or isinstance(spec.get("external"), dict)
-            if external and kind != "networks":  # a network the sandbox creates for the job
+            if external and kind == "configs":  # the others get a stand-in (normalise, inputs)
                 found.append(
                     PolicyViolation("external", V_EXTERNAL.format(kind=kind[:-1], name=name))
                 )
@@ -157,9 +156,6 @@ def _service_violations(
         value = str(service.get(key) or "").strip().lower()
         if value == "host" or value.startswith("container:"):
             add("host-namespace", V_NAMESPACE, key=key, value=value)
-    for cap in as_list(service.get("cap_add")):
-        if str(cap).upper().removeprefix("CAP_") not in _ALLOWED_CAPS:
-            add("cap-add", V_CAP_ADD, cap=cap)
     reservations = mapping(
         mapping(mapping(service.get("deploy")).get("resources")).get("reservations")
     )

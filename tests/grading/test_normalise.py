@@ -6,6 +6,7 @@ from __future__ import annotations
 import pytest
 
 from exercises.grading import grader
+from exercises.grading.capabilities import CAPABILITIES, DEFAULT_CAPABILITIES
 from exercises.grading.grader import grade_directory
 from exercises.grading.normalise import sandbox_normalise
 from exercises.grading.types import RuntimeObservations, SandboxLimits
@@ -84,11 +85,34 @@ def test_net_raw_stays_dropped(cap_add, cap_drop, add_after, drop_after, tmp_pat
     )
     assert service.get("cap_add") == add_after
     assert service["cap_drop"] == drop_after
-    brought_back = [
-        c for c in cap_add or [] if c.upper().removeprefix("CAP_") in ("NET_RAW", "ALL")
+    for cap in cap_add or []:
+        if cap.upper().removeprefix("CAP_") == "NET_RAW":
+            assert f"sandbox: service app runs without NET_RAW in the sandbox (cap_add {cap} does not bring it back)" in notes  # fmt: skip
+        elif cap.upper() == "ALL":
+            assert f"sandbox: service app runs with Docker's default capabilities only, without NET_RAW (cap_add {cap} is ignored)" in notes  # fmt: skip
+
+
+@pytest.mark.parametrize("cap", sorted(CAPABILITIES - DEFAULT_CAPABILITIES - {"ALL"}))
+@pytest.mark.parametrize("spelling", ["{cap}", "CAP_{cap}", "cap_{lower}", " {lower} "])
+def test_no_capability_beyond_dockers_defaults_is_ever_granted(cap, spelling, tmp_path):
+    value = spelling.format(cap=cap, lower=cap.lower())
+    service, notes = normalised_service(
+        {"image": "a:1", "cap_drop": ["ALL"], "cap_add": ["CHOWN", value, "SETUID"]}, tmp_path
+    )
+    assert service["cap_add"] == ["CHOWN", "SETUID"]
+    assert notes == [
+        f"sandbox: service app runs without {cap}: the sandbox grants only Docker's default "
+        f"capabilities (cap_add {value} is ignored)"
     ]
-    for cap in brought_back:
-        assert f"sandbox: service app runs without NET_RAW in the sandbox (cap_add {cap} does not bring it back)" in notes  # fmt: skip
+
+
+def test_dockers_default_capabilities_can_be_added_back_after_dropping_all(tmp_path):
+    granted = sorted(DEFAULT_CAPABILITIES - {"NET_RAW"})
+    service, notes = normalised_service(
+        {"image": "a:1", "cap_drop": ["ALL"], "cap_add": granted}, tmp_path
+    )
+    assert service["cap_add"] == granted and service["cap_drop"] == ["ALL"]
+    assert notes == []
 
 
 def test_unknown_capabilities_are_dropped_rather_than_failing_the_start(tmp_path):

@@ -39,9 +39,6 @@ REJECTIONS = [
     ("host-namespace", "userns_mode: host"),
     ("host-namespace", "cgroup: host"),
     ("host-namespace", 'network_mode: "container:some-other-container"'),
-    ("cap-add", "cap_add: [SYS_ADMIN]"),
-    ("cap-add", "cap_add: [CAP_NET_ADMIN]"),
-    ("cap-add", "cap_add: [ALL]"),
     ("devices", 'devices: ["/dev/sda:/dev/sda"]'),
     ("devices", "gpus: all"),
     ("sysctls", "sysctls:\n  net.core.somaxconn: 1024"),
@@ -90,8 +87,8 @@ def test_rejected_service_settings(grade, reference, rule, extra, monkeypatch):
 @pytest.mark.parametrize(
     ("rule", "top_level"),
     [
-        ("external", "volumes:\n  data:\n    external:\n      name: prod-data"),
-        ("external", "secrets:\n  key:\n    external: true"),
+        ("external", "configs:\n  conf:\n    external: true"),
+        ("external", "configs:\n  conf:\n    external:\n      name: prod-conf"),
         ("path", "secrets:\n  shadow:\n    file: /etc/shadow"),
         ("path", "configs:\n  conf:\n    file: ../../etc/hosts"),
         ("path", "include:\n  - ../other/compose.yaml"),
@@ -111,6 +108,39 @@ def test_an_external_network_is_graded_with_one_the_sandbox_creates(grade, refer
     assert result.status != Status.REJECTED, result.policy
     assert "network outside is external" in evidence(result, "security-practices")
     assert "the sandbox creates it for the job" in evidence(result, "security-practices")
+
+
+@pytest.mark.parametrize(
+    ("kind", "declared", "used"),
+    [
+        ("volume", "volumes:\n  data:\n    external: true", "volumes: ['data:/data']"),
+        ("volume", "volumes:\n  data:\n    external:\n      name: prod-data", "volumes: [data:/d]"),
+        ("volume", "volumes:\n  data:\n    external: true\n    name: /", "volumes: [data:/d]"),
+        ("secret", "secrets:\n  key:\n    external: true", "secrets: [key]"),
+        ("secret", "secrets:\n  key:\n    external: true\n    name: prod_key", "secrets: [key]"),
+    ],
+)
+def test_external_volumes_and_secrets_are_graded_with_a_stand_in(
+    grade, reference, kind, declared, used
+):
+    result = grade({**reference, DC: app_with(used) + declared + "\n"})
+    assert result.status != Status.REJECTED, result.policy
+    shown = "\n".join(e for c in result.checks for e in c.evidence)
+    name = "data" if kind == "volume" else "key"
+    assert f"sandbox: {kind} {name} is external" in shown
+    expected = (
+        "creates an empty one for the job" if kind == "volume" else "supplies a generated value"
+    )
+    assert expected in shown
+
+
+@pytest.mark.parametrize("cap", ["SYS_ADMIN", "CAP_NET_ADMIN", "dac_read_search", "ALL"])
+def test_a_capability_beyond_dockers_defaults_is_graded_not_granted(grade, reference, cap):
+    result = grade({**reference, DC: app_with(f"cap_add: [{cap}]")})
+    assert result.status == Status.FAILED, (result.status, result.policy)
+    security = evidence(result, "security-practices")
+    assert "beyond what Docker grants by default" in security
+    assert f"cap_add {cap} is ignored" in security
 
 
 def test_rejection_also_with_static_only_and_exit_code(grade, reference):
@@ -161,6 +191,7 @@ def test_symlink_inside_the_submission_is_read(submit, reference):
     "extra",
     [
         "cap_add: [NET_BIND_SERVICE]",
+        "cap_drop: [ALL]\ncap_add: [CHOWN, DAC_OVERRIDE, FOWNER, SETGID, SETUID]",
         "volumes: ['./nginx.conf:/etc/nginx/nginx.conf:ro', 'data:/data']",
         "security_opt: ['no-new-privileges:true']",
         "env_file: [{path: ./optional.env, required: false}]",

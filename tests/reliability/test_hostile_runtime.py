@@ -12,6 +12,7 @@ from pathlib import Path
 
 import pytest
 
+from exercises.grading.capabilities import CAPABILITIES, GRANTABLE
 from exercises.grading.grader import grade_directory
 from exercises.grading.sandbox.client import LABEL_JOB
 from exercises.grading.types import GradeResult, SandboxLimits, Status
@@ -23,6 +24,7 @@ from .support import (
     DC,
     DF,
     REFERENCE,
+    app_lines,
     assert_well_formed,
     everything_shown,
     job_labelled,
@@ -318,6 +320,47 @@ def test_containers_cannot_reach_the_hosts_services(grade, host_listener):
     FIGURES.line(
         f"hostile reach-host-services: the app could not connect to the host's gateway "
         f"or addresses ({len(host_addresses()) + 1} tried); graded {result.status.value}"
+    )
+
+
+# Bit numbers of the capabilities in /proc/<pid>/status (linux/capability.h).
+CAPABILITY_BITS = {
+    "CHOWN": 0, "DAC_OVERRIDE": 1, "DAC_READ_SEARCH": 2, "FOWNER": 3, "FSETID": 4, "KILL": 5,
+    "SETGID": 6, "SETUID": 7, "SETPCAP": 8, "LINUX_IMMUTABLE": 9, "NET_BIND_SERVICE": 10,
+    "NET_BROADCAST": 11, "NET_ADMIN": 12, "NET_RAW": 13, "IPC_LOCK": 14, "IPC_OWNER": 15,
+    "SYS_MODULE": 16, "SYS_RAWIO": 17, "SYS_CHROOT": 18, "SYS_PTRACE": 19, "SYS_PACCT": 20,
+    "SYS_ADMIN": 21, "SYS_BOOT": 22, "SYS_NICE": 23, "SYS_RESOURCE": 24, "SYS_TIME": 25,
+    "SYS_TTY_CONFIG": 26, "MKNOD": 27, "LEASE": 28, "AUDIT_WRITE": 29, "AUDIT_CONTROL": 30,
+    "SETFCAP": 31, "MAC_OVERRIDE": 32, "MAC_ADMIN": 33, "SYSLOG": 34, "WAKE_ALARM": 35,
+    "BLOCK_SUSPEND": 36, "AUDIT_READ": 37, "PERFMON": 38, "BPF": 39, "CHECKPOINT_RESTORE": 40,
+}  # fmt: skip
+
+
+def test_containers_get_no_capability_beyond_dockers_defaults(grade):
+    """Whatever cap_add asks for (ALL, SYS_ADMIN, DAC_READ_SEARCH...), the app's bounding set
+    holds only Docker's defaults minus NET_RAW: the stack is graded, the capability not given."""
+    asked = sorted(CAPABILITIES - GRANTABLE)
+    probe = (
+        "const s = require('fs').readFileSync('/proc/self/status', 'utf8');"
+        "console.log('CAPBND', s.match(/CapBnd:\\\\s*(\\\\w+)/)[1]); require('./dist/server.js')"
+    )
+    files = {
+        **with_dockerfile(APP_CMD, f'CMD ["node", "-e", "{probe}"]'),
+        DC: app_lines(REFERENCE[DC], f"cap_add: [{', '.join(asked)}]"),
+    }
+
+    result, _ = grade(files)
+
+    app_output = result.log.rsplit("==> app (last lines) <==", 1)[-1]
+    assert "CAPBND" in app_output, app_output
+    bounding = int(app_output.split("CAPBND", 1)[1].split()[0], 16)
+    allowed = sum(1 << CAPABILITY_BITS[c] for c in GRANTABLE)
+    extra = [c for c, bit in CAPABILITY_BITS.items() if bounding >> bit & 1 and c not in GRANTABLE]
+    assert bounding & ~allowed == 0, f"the app was granted {extra}"
+    assert result.status == Status.FAILED and "beyond what Docker grants" in evidence(result)
+    FIGURES.line(
+        f"hostile cap-add-beyond-defaults: {len(asked)} capabilities asked for, none granted "
+        f"(CapBnd {bounding:#x}); graded {result.status.value}"
     )
 
 

@@ -11,6 +11,7 @@ from pathlib import Path
 import pytest
 
 from exercises.grading import grader, sandbox
+from exercises.grading.capabilities import CAPABILITIES, GRANTABLE
 from exercises.grading.dockerfile import dockerfile_parse, external_sources
 from exercises.grading.grader import grade_directory
 from exercises.grading.policy_images import engine_sources_problem
@@ -50,7 +51,6 @@ REJECTED = [
     ("network-host", "host-namespace", lambda c: app_lines(c, "network_mode: host")),
     ("pid-host", "host-namespace", lambda c: app_lines(c, "pid: host")),
     ("ipc-host", "host-namespace", lambda c: app_lines(c, "ipc: host")),
-    ("cap-add-sys-admin", "cap-add", lambda c: app_lines(c, "cap_add: [SYS_ADMIN]")),
     ("devices", "devices", lambda c: app_lines(c, "devices: ['/dev/mem:/dev/mem']")),
     ("sysctls", "sysctls", lambda c: app_lines(c, "sysctls:\n  net.ipv4.ip_forward: 1")),
     ("seccomp-unconfined", "security-opt",
@@ -316,14 +316,25 @@ def test_confinement_cannot_be_switched_off(submission_dir, monkeypatch):
         return RuntimeObservations(build_error="not run in this test")
 
     monkeypatch.setattr(grader, "_observe", record)
+    beyond = sorted(CAPABILITIES - GRANTABLE)  # ALL, NET_RAW, SYS_ADMIN, DAC_READ_SEARCH...
+    spelled = [
+        f"CAP_{c}" if i % 3 == 1 else c.lower() if i % 3 == 2 else c for i, c in enumerate(beyond)
+    ]
     compose = app_lines(
-        REFERENCE[DC], "security_opt: ['no-new-privileges=false', 'no-new-privileges:false']"
+        REFERENCE[DC],
+        "security_opt: ['no-new-privileges=false', 'no-new-privileges:false']\n"
+        f"cap_add: [{', '.join(spelled)}]",
     )
 
     result = grade_directory(submission_dir({**REFERENCE, DC: compose}))
 
     assert_well_formed(result)
+    assert result.status == Status.FAILED  # graded (the security check fails), not granted
     for name, service in plans[0].services.items():
         assert service["security_opt"] == ["no-new-privileges"], name
-        assert "NET_RAW" in service["cap_drop"] and "NET_RAW" not in service.get("cap_add", [])
-    FIGURES.line("hostile no-new-privileges-false: neutralised (forced on, NET_RAW dropped)")
+        assert "NET_RAW" in service["cap_drop"], name
+        assert not set(service.get("cap_add", [])) - GRANTABLE, (name, service.get("cap_add"))
+    FIGURES.line(
+        f"hostile no-new-privileges-false and cap_add of {len(beyond)} capabilities beyond "
+        "Docker's defaults: neutralised (forced on, none granted, NET_RAW dropped)"
+    )

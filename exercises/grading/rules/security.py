@@ -5,13 +5,13 @@ from __future__ import annotations
 
 import re
 
+from ..capabilities import DEFAULT_CAPABILITIES, cap_name, is_capability
 from ..compose import as_list, env_dict, interpolate, service_image
 from ..dockerfile import arg_pairs, env_pairs, resolve_base
 from .analysis import Analysis, Verdict
 from .references import floating_reason, image_ref
 from .secrets import literal_fallback, literal_secret
 from .values import port_text, truthy
-from .vocabulary import DEFAULT_CAPABILITIES, is_capability
 
 _PIPE_TO_SHELL = re.compile(
     r"\b(curl|wget)\b[^|;&\n]*\|\s*(sudo\s+)?(-?\w+=\S+\s+)*(ba|z|da|k|a)?sh\b"
@@ -37,6 +37,7 @@ def security_practices(a: Analysis) -> Verdict:
     for port in as_list(a.service(a.db).get("ports")):
         v.fail(f"The database service {a.db} publishes port {port_text(port)} to the host.")
     _downloads(a, v)
+    _capabilities(a, v)
     _copies_whole_context(a, v)
     if not v.failures:
         v.ok(NOTHING_FOUND)
@@ -154,6 +155,17 @@ def _copies_whole_context(a: Analysis, v: Verdict) -> None:
             and any(s in (".", "./") for s in sources)
         ):
             v.note(WHOLE_CONTEXT.format(line=instruction.line))
+
+
+def _capabilities(a: Analysis, v: Verdict) -> None:
+    for name, service in (a.config.get("services") or {}).items():
+        added = [cap_name(c) for c in as_list((service or {}).get("cap_add"))]
+        for cap in [c for c in added if c not in DEFAULT_CAPABILITIES]:
+            what = "every capability" if cap == "ALL" else f"capability {cap}"
+            v.fail(
+                f"Service {name} adds {what}, beyond what Docker grants by default: "
+                "a compromised process gets more power over the host."
+            )
 
 
 def _recommendations(a: Analysis, v: Verdict) -> None:

@@ -88,26 +88,6 @@ SECRET_VALUE = re.compile(
 DATABASE_IMAGES = re.compile(
     r"^(postgres|postgresql|postgis|timescaledb(-ha)?|mysql|mariadb|mongo|mongodb)$"
 )
-# The capabilities Docker gives every container (`cap_drop: [ALL]` then adding a few of
-# them back is hardening, not escalation).
-DEFAULT_CAPABILITIES = frozenset(
-    {
-        "CHOWN",
-        "DAC_OVERRIDE",
-        "FSETID",
-        "FOWNER",
-        "MKNOD",
-        "NET_RAW",
-        "SETGID",
-        "SETUID",
-        "SETFCAP",
-        "SETPCAP",
-        "NET_BIND_SERVICE",
-        "SYS_CHROOT",
-        "KILL",
-        "AUDIT_WRITE",
-    }
-)
 
 
 def key_words(key: str) -> list[str]:
@@ -135,7 +115,3 @@ def ends_with_secret_word(key: str) -> bool:
 def is_user_key(key: str, *, database_service: bool) -> bool:
     """POSTGRES_USER, DB_USERNAME, PGUSER: a credential when it belongs to a database."""
     return bool(USER_KEY.search(key)) and (database_service or bool(CREDENTIAL_CONTEXT.search(key)))
-
-
-def is_capability(name: object, allowed: frozenset[str]) -> bool:
-    return str(name).upper().removeprefix("CAP_") in allowed

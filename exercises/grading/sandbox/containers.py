@@ -10,14 +10,12 @@ from typing import Any
 
 from docker.types import EndpointConfig, Mount, Ulimit
 
+from ..capabilities import FORCED_CAP_DROP, GRANTABLE, cap_name
 from ..jobspec import OUTSIDE
 from ..types import ProjectFile, SandboxLimits
 from .files import subtree
 from .health import HealthSpec, parse_bytes
 
-# Always dropped, whatever the learner adds back: raw sockets (ARP/ICMP spoofing on the job
-# network). `ALL` in cap_add would hand out every capability: it is ignored.
-FORCED_CAP_DROP = ("NET_RAW",)
 FORCED_SECURITY_OPT = "no-new-privileges:true"
 MIN_SHARE_MEMORY = 32 * 2**20
 SECRETS_DIR = "/run/secrets"
@@ -99,7 +97,7 @@ class _ContainerSpecs:
             "read_only": bool(service.get("read_only")),
             "tmpfs": self.tmpfs(service),
             "cap_add": self.cap_add(name, service),
-            "cap_drop": sorted({*(service.get("cap_drop") or []), *FORCED_CAP_DROP}),
+            "cap_drop": sorted({*(service.get("cap_drop") or []), FORCED_CAP_DROP}),
             "security_opt": self.security_opt(name, service),
             "init": bool(service.get("init")) or None,
             "healthcheck": health.for_docker() if health else None,
@@ -141,8 +139,10 @@ class _ContainerSpecs:
         return [*kept, FORCED_SECURITY_OPT]
 
     def cap_add(self, name: str, service: dict[str, Any]) -> list[str] | None:
-        wanted = [str(c).upper().removeprefix("CAP_") for c in service.get("cap_add") or []]
-        refused = [c for c in wanted if c in ("ALL", *FORCED_CAP_DROP)]
+        """Only capabilities Docker grants by default, never NET_RAW (the policy's
+        normalisation already removed the others; this is the last line)."""
+        wanted = [cap_name(c) for c in service.get("cap_add") or []]
+        refused = [c for c in wanted if c not in GRANTABLE]
         if refused:
             self.note(f"sandbox: cap_add {', '.join(refused)} of {name} ignored")
         kept = [c for c in wanted if c not in refused]
