@@ -18,6 +18,7 @@ import docker
 import docker.errors
 import requests.exceptions
 from docker.models.containers import Container
+from docker.types import EndpointConfig
 
 from ..types import SandboxLimits
 from .client import (
@@ -196,6 +197,35 @@ class SandboxJob:
             with contextlib.suppress(*ENGINE_ERRORS):
                 self.client.api.kill(container.id)
             raise
+
+    def start_placeholder(self, *, image: str, networks: list[tuple[str, list[str]]]) -> None:
+        """A locked-down container that answers to a stopped service's names and listens on
+        nothing: a connection to the service is refused at once, as on a machine where the
+        service is down, instead of hanging on a name the engine's DNS no longer answers."""
+        if not networks:
+            return
+        (first, aliases), others = networks[0], networks[1:]
+        container = self.create_container(
+            service="placeholder",
+            image=image,
+            name=self.name(f"placeholder-{int(time.monotonic() * 1000) % 100000}"),
+            command=["sleep", "120"],
+            entrypoint=[],
+            user="65534:65534",
+            network=first,
+            networking_config={first: EndpointConfig(self.client.api.api_version, aliases=aliases)},
+            read_only=True,
+            cap_drop=["ALL"],
+            security_opt=["no-new-privileges"],
+            mem_limit=16 * 2**20,
+            memswap_limit=16 * 2**20,
+            nano_cpus=100_000_000,
+            pids_limit=4,
+        )
+        with engine_call("starting a placeholder container"):
+            for network, names in others:
+                self.client.api.connect_container_to_network(container.id, network, aliases=names)
+            container.start()
 
     def kill_containers(self) -> None:
         """SIGKILL every container of this job now; they stay for inspection until teardown."""

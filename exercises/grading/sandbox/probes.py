@@ -14,7 +14,7 @@ from typing import TYPE_CHECKING, Any
 import docker
 import docker.errors
 
-from ..types import Stage
+from ..types import GradingError, InfrastructureError, Stage
 from .client import Deadline, engine_call, local_image
 from .errors import ENGINE_ERRORS, engine_error, one_line
 from .health import HEALTH_RETRY_S, HealthSpec
@@ -196,6 +196,8 @@ class _Probes:
         began = time.monotonic()
         with engine_call(f"stopping {db.name}"):
             self.client.api.kill(db.container_id)
+            self.client.api.wait(db.container_id, timeout=10)
+        self.stand_in_for_stopped(db.name)
         passed = 0
         for attempt in range(DB_DOWN_PROBES):
             if attempt:
@@ -208,6 +210,19 @@ class _Probes:
             passed += 1
         app.observation.health_ok_db_down = passed == DB_DOWN_PROBES
         self.obs.phase_ms["health_db_down"] = int((time.monotonic() - began) * 1000)
+
+    def stand_in_for_stopped(self, name: str) -> None:
+        """Its names answer again, from a placeholder that refuses every connection: the
+        engine's DNS leaves a stopped container's name unanswered for seconds, which the app
+        would sit out (up to its own timeouts) where a real host fails at once."""
+        image = next((ref for ref in PROBE_IMAGES if local_image(self.client, ref)), None)
+        networks = self.network_aliases(name, self.plan.services.get(name) or {})
+        if image is None or not networks:
+            return
+        try:
+            self.job.start_placeholder(image=image, networks=networks)
+        except (GradingError, InfrastructureError) as error:  # the probe runs, only slower
+            self.note(f"sandbox: no placeholder for the stopped {name} ({error})")
 
     # HTTP probe -------------------------------------------------------------------------
     def app_port(self) -> int:

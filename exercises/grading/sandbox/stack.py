@@ -270,13 +270,16 @@ class _Stack:
     def service_networks(self, name: str, service: dict[str, Any]) -> list[tuple[str, list[str]]]:
         """[(job network, aliases)] for a service; the first one is attached at creation."""
         mode = service.get("network_mode")
-        if mode == "none":
-            return []
-        if mode:
+        if mode and mode != "none":
             self.note(f"sandbox: network_mode {mode!r} replaced by the job's default network")
+        return self.network_aliases(name, service)
+
+    def network_aliases(self, name: str, service: dict[str, Any]) -> list[tuple[str, list[str]]]:
+        """[(job network, the names the service answers to there)]."""
+        if service.get("network_mode") == "none":
+            return []
         declared = service.get("networks") or {"default": None}
-        result = []
-        for network, spec in declared.items():
-            aliases = [name, *((spec or {}).get("aliases") or [])]
-            result.append((self.networks[network], aliases))
-        return result
+        return [
+            (self.networks[network], [name, *((spec or {}).get("aliases") or [])])
+            for network, spec in declared.items()
+        ]
