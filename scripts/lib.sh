@@ -102,7 +102,7 @@ redis_up() { "$PY" -c "import redis,sys; redis.Redis.from_url('${CELERY_BROKER_U
 start_redis() {
   redis_up && return 0
   say "Starting Redis on 127.0.0.1:6379"
-  mkdir -p "$ROOT/var/redis"
+  mkdir -p "$ROOT/var/redis" "$ROOT/var/log"
   redis-server --daemonize yes --bind 127.0.0.1 --port 6379 --dir "$ROOT/var/redis" \
     --logfile "$ROOT/var/log/redis.log" --appendonly yes --save ""
   for _ in $(seq 1 50); do redis_up && return 0; sleep 0.2; done
