@@ -1,4 +1,5 @@
-"""Pages under load (wrk against gunicorn), their static twins, and SQL queries per page.
+"""Pages under load (wrk against gunicorn), their static twins, a class's "go" moment, and SQL
+queries per page.
 
 Each page is compared with its own rendered HTML served as a static file by the same stack
 (gunicorn -> Django's WSGI app -> WhiteNoise), written into the bench's STATIC_ROOT before
@@ -13,6 +14,7 @@ import re
 import subprocess
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 from .report import Report, median
 from .stack import Stack, StackError
@@ -94,6 +96,19 @@ class Site:
         self.learner, _ = get_user_model().objects.get_or_create(username="bench-learner")
         self.signed_in.force_login(self.learner)
         self.cookie = f"sessionid={self.signed_in.cookies['sessionid'].value}"
+
+    def class_cookies(self, count: int) -> list[str]:
+        """Session cookies of `count` learners of their own (a class), each with an attempt."""
+        from django.contrib.auth import get_user_model
+        from django.test import Client
+
+        cookies = []
+        for index in range(count):
+            learner, _ = get_user_model().objects.get_or_create(username=f"bench-class-{index}")
+            client = Client(HTTP_HOST="127.0.0.1")
+            client.force_login(learner)
+            cookies.append(f"sessionid={client.cookies['sessionid'].value}")
+        return cookies
 
     def mark_progress(self, lesson_path: str, count: int = 2) -> None:
         from course.models import Section
@@ -219,11 +234,65 @@ def run(report: Report, stack: Stack, site: Site, twins: dict[str, str], *, seco
             worst_p99, worst_ratio = max(worst_p99, load.p99_ms), min(worst_ratio, rel)
     report.figure("page_p99_ms", worst_p99, "ms", "the worst page")
     report.figure("page_vs_static", worst_ratio, "x", "the worst page")
+    class_moment(report, base, site)
     from .memory import peak_rss_mib
 
     memory = {"web_worker_peak_rss_mib": max(peak_rss_mib(p) for p in stack.web_workers())}
     stack.stop("web")
     return memory
+
+
+def class_moment(report: Report, base: str, site: Site, *, rounds: int = 5) -> None:
+    """The moment issue 13 describes: the instructor says "go" and a class of CONNECTIONS
+    learners, each signed in as themselves, open the exercise page at once (a new connection
+    each, as a browser does). Every round is one such click per learner; rounds are apart."""
+    import threading
+    import time
+    from urllib.parse import urlsplit
+
+    cookies = site.class_cookies(CONNECTIONS)
+    where = urlsplit(base)
+    latencies: list[float] = []
+    failures = 0
+    for _ in range(rounds):
+        go = threading.Barrier(len(cookies))
+        results: list[float | None] = []
+        threads = [
+            threading.Thread(target=_click, args=(where, cookie, go, results)) for cookie in cookies
+        ]
+        for thread in threads:
+            thread.start()
+        for thread in threads:
+            thread.join()
+        latencies += [r * 1000 for r in results if r is not None]
+        failures += sum(r is None for r in results)
+        time.sleep(1.0)
+    latencies.sort()
+    label = f"{len(cookies)} learners x {rounds} rounds" + (
+        f", {failures} failed" if failures else ""
+    )
+    report.figure("class_go_p50_ms", latencies[len(latencies) // 2], "ms", label)
+    report.figure("class_go_p99_ms", latencies[int(len(latencies) * 0.99) - 1], "ms")
+    report.figure("class_go_max_ms", latencies[-1], "ms", "the last learner's page")
+
+
+def _click(where: Any, cookie: str, go: Any, results: list[float | None]) -> None:
+    """One learner's click: the whole page, on a new connection; None when it failed."""
+    import http.client
+    import time
+
+    go.wait()
+    started = time.perf_counter()
+    try:
+        connection = http.client.HTTPConnection(where.hostname, where.port, timeout=30)
+        connection.request("GET", EXERCISE, headers={"Cookie": cookie})
+        response = connection.getresponse()
+        response.read()
+        ok = response.status == 200
+        connection.close()
+    except OSError:
+        ok = False
+    results.append(time.perf_counter() - started if ok else None)
 
 
 def _figures(report: Report, label: str, load: Load) -> None:

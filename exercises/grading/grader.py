@@ -15,36 +15,25 @@ so the two tools overlap.
 from __future__ import annotations
 
 import logging
-import os
-import posixpath
-import shutil
-import tempfile
 import time
 import uuid
 from collections.abc import Callable, Collection, Mapping
-from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 from .compose import (
     ComposeConfig,
-    compose_document,
-    env_dict,
     find_app_service,
     find_db_service,
-    interpolate_tree,
 )
-from .dockerfile import Dockerfile, Hadolint, dockerfile_parse, final_image
-from .files import COMPOSE_NAMES, Submission, safe_name, submission_from_files, submission_load
+from .dockerfile import Hadolint, dockerfile_parse, final_image
+from .files import Submission, submission_from_files, submission_load
+from .intake import Policed, police, raw_services
 from .jobspec import job_spec, plan_from_spec, project_files, project_overlay
 from .policy import (
     NOTE_CONFIG,
     Normalised,
-    SandboxInputs,
     normalised_violations,
-    raw_violations,
-    referenced_files,
-    sandbox_inputs,
     sandbox_normalise,
 )
 from .rules import Analysis, extensions, runtime_confirm, static_checks
@@ -64,54 +53,28 @@ from .types import (
     Status,
     no_progress,
 )
+from .workdir import (  # noqa: F401 (scratch_root, scratch_sweep, SCRATCH_ENV: the grader's API)
+    SCRATCH_ENV,
+    STARTER_SKIPPED,
+    VOLUMES_DIR,
+    Job,
+    assets_dir,
+    prepare_workdir,
+    scratch_root,
+    scratch_sweep,
+)
 
 logger = logging.getLogger(__name__)
 
 EXERCISES = ("docker-production",)
-SCRATCH_ENV = "DRYDOCK_SCRATCH_DIR"
-ASSETS_ENV = "DRYDOCK_EXERCISE_ASSETS_DIR"
-MAX_REFERENCED_FILES = 16
-STARTER_SKIPPED = ("node_modules", "Dockerfile", *COMPOSE_NAMES)  # never copied from the starter
-VOLUMES_DIR = ".drydock-volumes"  # bind devices of the learner's volumes, inside the workdir
 
 UNKNOWN_EXERCISE = "Unknown exercise {exercise!r}."
 UNEXPECTED = "Drydock could not grade this submission because of an internal error ({kind}); please try again later."
-STARTER_MISSING = "The starter project of exercise {exercise} is missing ({path})."
 CHECKING = "Checking your files"
 NO_APP_TO_RUN = "there is no application service to build"
-CANNOT_WRITE = "{name} clashes with a folder or file of the project (it cannot be written)."
 BUILD_CONTEXT_NOTE = (
     "sandbox: your Dockerfile is built with the starter project as its context (not {context})"
 )
-
-
-def scratch_root() -> Path:
-    """Where jobs get their scratch directories (env DRYDOCK_SCRATCH_DIR)."""
-    root = Path(os.environ.get(SCRATCH_ENV) or Path(tempfile.gettempdir()) / "drydock-jobs")
-    root.mkdir(parents=True, exist_ok=True, mode=0o700)
-    return root
-
-
-def scratch_sweep(*, older_than_s: float) -> int:
-    """Remove job and upload scratch directories older than `older_than_s` seconds: those of
-    gradings whose worker died before `_Job.close` (a live job's are younger than the
-    longest grading). Returns how many were removed."""
-    cutoff = time.time() - older_than_s
-    removed = 0
-    for path in scratch_root().iterdir():
-        try:
-            stale = path.name.startswith(("job-", "upload-")) and path.lstat().st_mtime <= cutoff
-        except OSError:
-            continue
-        if stale and path.is_dir() and not path.is_symlink():
-            shutil.rmtree(path, ignore_errors=True)
-            removed += not path.exists()
-    return removed
-
-
-def assets_dir(exercise: str) -> Path:
-    root = os.environ.get(ASSETS_ENV) or Path(__file__).resolve().parent.parent / "assets"
-    return Path(root) / exercise
 
 
 def grade_files(
@@ -184,7 +147,7 @@ def grade_runtime(
     and overlaid on the starter in memory: nothing is written to disk. Same errors as above."""
     started = time.monotonic()
     result = GradeResult(exercise=exercise, status=Status.ERROR, mode="full")
-    job = _Job(job_id or uuid.uuid4().hex[:12])
+    job = Job(job_id or uuid.uuid4().hex[:12])
 
     def run() -> None:
         submission = submission_from_files(files, executables)
@@ -216,7 +179,7 @@ def _run(
 ) -> GradeResult:
     started = time.monotonic()
     result = GradeResult(exercise=exercise, status=Status.ERROR, mode=_mode(static_only))
-    job = _Job(job_id or uuid.uuid4().hex[:12])
+    job = Job(job_id or uuid.uuid4().hex[:12])
 
     def run() -> None:
         progress(Stage.CHECKING, CHECKING, "")
@@ -225,9 +188,7 @@ def _run(
     return _guarded(result, job, run, started)
 
 
-def _guarded(
-    result: GradeResult, job: _Job, run: Callable[[], None], started: float
-) -> GradeResult:
+def _guarded(result: GradeResult, job: Job, run: Callable[[], None], started: float) -> GradeResult:
     """Run one grading step on `result`: the learner's errors and our bugs become results,
     InfrastructureError propagates; the job's scratch directories and tools are released."""
     try:
@@ -255,33 +216,8 @@ def _guarded(
 # --- the steps --------------------------------------------------------------------------------
 
 
-@dataclass
-class _Job:
-    """One grading's scratch directories and tool processes; `close` releases them all."""
-
-    id: str
-    tools: list[Any] = field(default_factory=list)
-    dirs: list[Path] = field(default_factory=list)
-
-    @property
-    def project(self) -> str:
-        return f"drydock-{self.id}"
-
-    def directory(self, suffix: str = "") -> Path:
-        path = scratch_root() / f"job-{self.id}{suffix}"
-        path.mkdir(mode=0o700, exist_ok=True)
-        self.dirs.append(path)
-        return path
-
-    def close(self) -> None:
-        for tool in self.tools:
-            tool.kill()
-        for path in self.dirs:
-            shutil.rmtree(path, ignore_errors=True)
-
-
 def _grade(
-    job: _Job,
+    job: Job,
     load: Callable[[], Submission],
     result: GradeResult,
     limits: SandboxLimits,
@@ -294,10 +230,10 @@ def _grade(
     home = job.directory(".home")
     hadolint = Hadolint(submission.text(submission.dockerfile), scratch=home)
     job.tools.append(hadolint)
-    policed = _police(submission)
+    policed = police(submission)
     if policed.violations:
         return _reject(result, policed.violations, started)
-    workdir = _prepare_workdir(job, submission, policed.inputs.files, result.exercise)
+    workdir = prepare_workdir(job, submission, policed.inputs.files, result.exercise)
     compose = ComposeConfig(
         workdir=workdir, compose_name=submission.compose, project=job.project,
         variables=policed.inputs.variables, home=home,
@@ -345,34 +281,9 @@ def _confirm(
     result.status = Status.PASSED if all(c.passed for c in result.checks) else Status.FAILED
 
 
-@dataclass
-class _Policed:
-    """The learner's files read and judged, before Docker Compose has seen anything."""
-
-    submission: Submission
-    dockerfile: Dockerfile
-    raw_document: dict[str, Any]
-    inputs: SandboxInputs
-    documents: dict[str, tuple[dict[str, Any], dict[str, Any]]]  # included/extended files
-    violations: list[PolicyViolation]
-
-
-def _police(submission: Submission) -> _Policed:
-    dockerfile = dockerfile_parse(submission.text(submission.dockerfile))
-    compose_text = submission.text(submission.compose)
-    texts = {name: submission.text(name) for name in submission.files}
-    raw_document = compose_document(compose_text, submission.compose)
-    inputs = sandbox_inputs(raw_document, compose_text, texts=texts)
-    documents = _referenced_documents(inputs.document, submission, inputs.variables)
-    violations = [*submission.violations, *raw_violations(inputs.document, base="")]
-    for name, (_, document) in documents.items():
-        violations += raw_violations(document, base=posixpath.dirname(name))
-    return _Policed(submission, dockerfile, raw_document, inputs, documents, violations)
-
-
 def _analyse(
-    job: _Job,
-    policed: _Policed,
+    job: Job,
+    policed: Policed,
     config: dict[str, Any],
     workdir: Path,
     hadolint: Hadolint,
@@ -400,7 +311,7 @@ def _analyse(
     analysis = Analysis(
         submission=submission, dockerfile=dockerfile, dockerfile_name=dockerfile_name,
         final=final_image(dockerfile, build.get("target"), build_args), build_args=build_args,
-        raw_services=_raw_services(raw), config=config, app=app, db=db, workdir=workdir,
+        raw_services=raw_services(raw), config=config, app=app, db=db, workdir=workdir,
         findings=findings, hadolint_problem=hadolint_problem,
         notes=[*((NOTE_CONFIG, note) for note in notes), *normalised.notes],
     )  # fmt: skip
@@ -434,55 +345,6 @@ def _reject(result: GradeResult, violations: list[PolicyViolation], started: flo
     result.timings.static_ms = _ms(started)
 
 
-def _referenced_documents(
-    document: Mapping[str, Any], submission: Submission, variables: Mapping[str, str]
-) -> dict[str, tuple[dict[str, Any], dict[str, Any]]]:
-    """Included and extended compose files inside the submission, loaded bomb-safely, as
-    (raw, interpolated), so the policy judges them too (paths outside are its business)."""
-    found: dict[str, tuple[dict[str, Any], dict[str, Any]]] = {}
-    pending = referenced_files(document, base="")
-    while pending and len(found) < MAX_REFERENCED_FILES:
-        name = pending.pop()
-        if name in found or name == submission.compose or name not in submission.files:
-            continue
-        raw = compose_document(submission.text(name), name)
-        found[name] = (raw, interpolate_tree(raw, variables))
-        pending += referenced_files(found[name][1], base=posixpath.dirname(name))
-    return found
-
-
-def _prepare_workdir(
-    job: _Job, submission: Submission, supplied: Mapping[str, str], exercise: str
-) -> Path:
-    """The starter project, overlaid with the learner's files and the grader's secret files."""
-    workdir = job.directory()
-    starter = assets_dir(exercise) / "starter"
-    if starter.is_dir():
-        shutil.copytree(
-            starter, workdir, dirs_exist_ok=True,
-            ignore=shutil.ignore_patterns(*STARTER_SKIPPED),
-        )  # fmt: skip
-    else:
-        logger.warning(STARTER_MISSING.format(exercise=exercise, path=starter))
-    for name, content in submission.files.items():
-        _write(workdir, name, content, mode=submission.mode(name))
-    for name, text in supplied.items():
-        _write(workdir, name, text.encode("utf-8"))
-    return workdir
-
-
-def _write(root: Path, name: str, content: bytes, *, mode: int = 0o644) -> None:
-    target = root / safe_name(name)
-    try:
-        target.parent.mkdir(parents=True, exist_ok=True)
-        if target.is_symlink() or target.is_dir():
-            raise IsADirectoryError(name)
-        target.write_bytes(content)
-        target.chmod(mode)  # 0644 at least: secret files are read by a non-root user
-    except OSError:
-        raise GradingError(CANNOT_WRITE.format(name=name)) from None
-
-
 def _dockerfile_name(build: Mapping[str, Any], workdir: Path, submission: Submission) -> str:
     """The submitted Dockerfile, or another submitted file the compose build names."""
     named = build.get("dockerfile")
@@ -496,7 +358,7 @@ def _dockerfile_name(build: Mapping[str, Any], workdir: Path, submission: Submis
     return submission.dockerfile
 
 
-def _app_image_tag(services: dict[str, dict[str, Any]], app: str | None, job: _Job) -> str:
+def _app_image_tag(services: dict[str, dict[str, Any]], app: str | None, job: Job) -> str:
     """The app's resolved image:, or a job-unique one (set on the plan's service as well)."""
     if not app:
         return ""
@@ -505,29 +367,6 @@ def _app_image_tag(services: dict[str, dict[str, Any]], app: str | None, job: _J
         image = f"drydock-{job.id}-{app}:untagged"
         services[app]["image"] = image
     return image
-
-
-def _raw_services(documents: list[dict[str, Any]]) -> dict[str, dict[str, Any]]:
-    """The learner's raw services (main file first), with `extends` environments merged in,
-    so that literal-versus-variable questions can be asked of what the learner typed."""
-    services: dict[str, dict[str, Any]] = {}
-    for document in documents:
-        for name, service in (document.get("services") or {}).items():
-            if isinstance(service, dict):
-                services.setdefault(str(name), service)
-    merged: dict[str, dict[str, Any]] = {}
-    for name, service in services.items():
-        extends = service.get("extends")
-        base_name = extends.get("service") if isinstance(extends, dict) else extends
-        base = services.get(str(base_name)) if base_name and base_name != name else None
-        if isinstance(base, dict):
-            environment = {
-                **env_dict(base.get("environment")),
-                **env_dict(service.get("environment")),
-            }
-            service = {**base, **service, "environment": environment}
-        merged[name] = service
-    return merged
 
 
 def _mode(static_only: bool) -> str:

@@ -319,7 +319,7 @@ def test_the_runtime_pass_reuses_the_static_pass(fixture, runtime, monkeypatch):
     static_json, spec_json = json.loads(json.dumps(static.to_json())), json.loads(json.dumps(spec))
 
     analysed = []  # every static tool and rule the runtime pass would call again
-    for name in ("Hadolint", "ComposeConfig", "static_checks", "submission_load", "_police"):
+    for name in ("Hadolint", "ComposeConfig", "static_checks", "submission_load", "police"):
         monkeypatch.setattr(grader, name, lambda *a, _n=name, **k: analysed.append(_n))
     after = grader.grade_runtime(
         files, static=static_json, spec=spec_json, executables={"scripts/start.sh"}
