@@ -193,7 +193,7 @@ def prepare(stack: Stack, site: Site) -> dict[str, str]:
 
     Starts the private Redis first: pages and sessions are cached there (the cache defaults to
     the broker's Redis, another database)."""
-    if "redis" not in stack._processes:
+    if not stack.is_running("redis"):
         stack.start_redis()
     site.sign_in()
     site.mark_progress(LESSON)

@@ -139,6 +139,9 @@ class Stack:
             else ""
         )
 
+    def is_running(self, name: str) -> bool:
+        return name in self._processes
+
     def start_redis(self) -> None:
         """The broker: Debian's redis-server on a private port, in memory only."""
         binary = shutil.which("redis-server")

@@ -30,23 +30,29 @@ def _diff_kind(line: str) -> str:
     return {"+": "add", "-": "del"}.get(line[:1], "ctx")
 
 
-def submission_diff(*, old: Submission, new: Submission) -> list[FileDiff]:
-    """A unified diff of two attempts, file by file (the template escapes every line)."""
-    diffs = []
+def _file_pairs(old: Submission, new: Submission) -> list[tuple[str, str | None, str | None, str]]:
+    """(name, before, after, status) for every file of either attempt, the Dockerfile and
+    the compose file first."""
+    pairs = []
     for name in sorted(
         set(old.files) | set(new.files),
         key=lambda n: (n not in ("Dockerfile", "docker-compose.yml"), n),
     ):
         before, after = old.files.get(name), new.files.get(name)
-        status = (
-            "added"
-            if before is None
-            else "removed"
-            if after is None
-            else "same"
-            if before == after
-            else "changed"
-        )
+        if before is None:
+            status = "added"
+        elif after is None:
+            status = "removed"
+        else:
+            status = "same" if before == after else "changed"
+        pairs.append((name, before, after, status))
+    return pairs
+
+
+def submission_diff(*, old: Submission, new: Submission) -> list[FileDiff]:
+    """A unified diff of two attempts, file by file (the template escapes every line)."""
+    diffs = []
+    for name, before, after, status in _file_pairs(old, new):
         lines = difflib.unified_diff(
             (before or "").splitlines(), (after or "").splitlines(),
             fromfile=f"attempt {old.attempt or '–'}/{name}", tofile=f"attempt {new.attempt or '–'}/{name}",
@@ -139,20 +145,7 @@ def _collapse(rows: list[SplitRow]) -> list[SplitRow]:
 def submission_split_diff(*, old: Submission, new: Submission) -> list[SplitFileDiff]:
     """Two attempts side by side, file by file, with line numbers (the template escapes text)."""
     diffs = []
-    for name in sorted(
-        set(old.files) | set(new.files),
-        key=lambda n: (n not in ("Dockerfile", "docker-compose.yml"), n),
-    ):
-        before, after = old.files.get(name), new.files.get(name)
-        status = (
-            "added"
-            if before is None
-            else "removed"
-            if after is None
-            else "same"
-            if before == after
-            else "changed"
-        )
+    for name, before, after, status in _file_pairs(old, new):
         rows = _split_rows((before or "").splitlines(), (after or "").splitlines())
         diffs.append(SplitFileDiff(name, status, rows))
     return diffs
