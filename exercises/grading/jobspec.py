@@ -154,28 +154,11 @@ def job_spec(
     }  # fmt: skip
 
 
-def sandbox_plan(
-    workdir: Path,
-    *,
-    job_id: str,
-    dockerfile: str,
-    app_service: str,
-    db_service: str | None,
-    app_image_tag: str,
-    services: Mapping[str, dict[str, Any]],
-    volumes: Mapping[str, dict[str, Any]],
-    networks: Mapping[str, dict[str, Any]],
-    secrets: Mapping[str, Path],
-    canaries: list[str],
-    dev_dir: Path | None,
-) -> SandboxPlan:
-    """The job spec of a project prepared in `workdir` (read once, as bytes)."""
-    spec = job_spec(
-        workdir, job_id=job_id, dockerfile=dockerfile, app_service=app_service,
-        db_service=db_service, app_image_tag=app_image_tag, services=services, volumes=volumes,
-        networks=networks, secrets=secrets, canaries=canaries, supplied={},
-    )  # fmt: skip
-    return plan_from_spec(spec, files=project_files(workdir), dev_dir=dev_dir)
+def sandbox_plan(workdir: Path, *, dev_dir: Path | None, **spec: Any) -> SandboxPlan:
+    """The plan of a project prepared in `workdir` (read once, as bytes); `spec` takes
+    `job_spec`'s keywords, without `supplied`."""
+    planned = job_spec(workdir, supplied={}, **spec)
+    return plan_from_spec(planned, files=project_files(workdir), dev_dir=dev_dir)
 
 
 def plan_from_spec(
