@@ -73,10 +73,8 @@ REJECTED = [
     ("include-outside", "path", lambda c: top_level(c, f"include:\n  - {OUTSIDE}/compose.yaml")),
     ("include-url", "remote",
      lambda c: top_level(c, "include:\n  - oci://registry.example.com/evil:latest")),
-    ("external-volume", "external",
-     lambda c: replaced(c, "  pgdata:\n    driver: local\n", "  pgdata:\n    external: true\n")),
-    ("external-network", "external",
-     lambda c: top_level(app_lines(c, "networks: [prod]"), "networks:\n  prod:\n    external: true")),
+    ("external-config", "external",
+     lambda c: top_level(c, "configs:\n  conf:\n    external: true\n    name: /etc/passwd")),
     # Images: a registry on the host, another job's image (by tag, by ID), a name the engine
     # would answer with a 400 (which used to be retried as Drydock's fault).
     ("image-loopback-registry", "image", lambda c: replaced(c, DB_IMAGE, "image: 127.0.0.1:5000/pg:14")),
@@ -188,6 +186,45 @@ def test_volume_device_on_the_host_is_redirected_into_the_sandbox(
     assert any("bind device /etc is redirected" in e for c in result.checks for e in c.evidence)
     FIGURES.line(f"hostile volume-device-etc: neutralised (device redirected to the job "
                  f"volume of ./{device})")  # fmt: skip
+
+
+# What an external network or volume could name outside the job: the engine's own networks,
+# the host's namespace, another job's resources, a path.
+OUTSIDE_NAMES = ["bridge", "host", "none", "drydock-0123456789ab_default",
+                 "drydock-0123456789ab_pgdata", "/", "../../etc"]  # fmt: skip
+
+
+@pytest.mark.parametrize("name", OUTSIDE_NAMES)
+def test_external_networks_and_volumes_become_the_jobs_own(submission_dir, monkeypatch, name):
+    plans = []
+
+    def record(plan, limits, progress, engine=None):
+        plans.append(plan)
+        return RuntimeObservations(build_error="not run in this test")
+
+    monkeypatch.setattr(sandbox, "observe", record)
+    declared = REFERENCE[DC][REFERENCE[DC].index("  pgdata:\n    driver") :].split("\n\n")[0]
+    compose = replaced(
+        REFERENCE[DC], declared, f"  pgdata:\n    external: true\n    name: '{name}'"
+    )  # fmt: skip
+    compose = top_level(
+        app_lines(compose, "networks: [default, prod]"),
+        f"networks:\n  prod:\n    external: true\n    name: '{name}'",
+    )
+
+    result = grade_directory(submission_dir({**REFERENCE, DC: compose}))
+
+    assert_well_formed(result)
+    assert result.status != Status.REJECTED, result.policy
+    (plan,) = plans
+    project = f"drydock-{plan.job_id}"
+    assert plan.volumes["pgdata"]["name"] == f"{project}_pgdata"
+    assert "external" not in plan.volumes["pgdata"]
+    assert {n: spec["name"] for n, spec in plan.networks.items() if n == "prod"} == {
+        "prod": f"{project}_prod"
+    }
+    assert all(not spec.get("external") for spec in plan.networks.values())
+    FIGURES.line(f"hostile external-{name}: neutralised (the job's own network and volume)")
 
 
 def test_enormous_memory_limit_is_clamped_on_the_engine(

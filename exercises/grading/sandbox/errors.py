@@ -76,6 +76,11 @@ class Origin(enum.Enum):
     LEARNER_START = "start"  # starting a learner's container: judged by the engine's text
 
 
+def removal_in_progress(error: BaseException) -> bool:
+    """The engine is already removing it (a teardown and the janitor met): not a failure."""
+    return "already in progress" in str(error)
+
+
 def one_line(error: BaseException | str, limit: int = 300) -> str:
     """An exception or message squeezed onto one line (learner- and log-friendly)."""
     text = error if isinstance(error, str) else (getattr(error, "explanation", None) or str(error))

@@ -14,7 +14,7 @@ import docker
 import docker.errors
 
 from .client import LABEL_BASELINE, LABEL_JOB, LABEL_STANDIN, connect, engine_call, is_local_engine
-from .errors import ENGINE_ERRORS, one_line
+from .errors import ENGINE_ERRORS, one_line, removal_in_progress
 from .limits import BUILD_CGROUP_MIN_AGE_S, BUILD_CGROUP_PREFIX, CGROUP_ROOT, cgroup_version
 
 
@@ -159,7 +159,8 @@ def _janitor_remove(report: dict[str, Any], kind: str, remove: Any) -> None:
     except docker.errors.NotFound:
         pass
     except ENGINE_ERRORS as error:
-        report["errors"].append(f"{kind}: {one_line(error)}")
+        if not removal_in_progress(error):
+            report["errors"].append(f"{kind}: {one_line(error)}")
 
 
 def _janitor_baselines(client: docker.DockerClient, report: dict[str, Any]) -> None:

@@ -36,6 +36,7 @@ from .errors import (
     SandboxUserError,
     engine_error,
     one_line,
+    removal_in_progress,
 )
 from .probes import ExecResult, exec_in
 
@@ -266,7 +267,7 @@ class SandboxJob:
         except docker.errors.NotFound:
             pass
         except ENGINE_ERRORS as error:
-            if "already in progress" not in str(error):
+            if not removal_in_progress(error):
                 self.teardown_errors.append(f"container {container_id[:12]}: {one_line(error)}")
 
     def _remove_all(self, kind: str, label: str, owned: list[str]) -> None:
