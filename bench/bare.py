@@ -1,6 +1,7 @@
 """The bare engine work a person would do by hand to get the same result as a full grading.
 
-`docker build` (classic builder, warm cache, no network as in the sandbox) of the reference Dockerfile in a copy of the
+On the grading engine, as the gradings: `docker build` (classic builder, warm cache, no
+network as in the sandbox) of the reference Dockerfile in a copy of the
 starter project, then `docker-compose up -d --wait` of the reference compose file with every
 health check interval shortened to 1 s, then `docker-compose down -v`. The compose file is
 the reference's with only what a sandbox needs changed, as the grader changes it: values for
@@ -25,8 +26,18 @@ from exercises.grading import compose as compose_mod
 from exercises.grading import grader, policy
 from exercises.grading.files import COMPOSE_NAMES
 
+from .cpu import grading_engine_run_dir
+
 ASSETS = Path(grader.assets_dir("docker-production"))
 HEALTH_INTERVAL = "1s"
+
+
+def engine_env() -> dict[str, str]:
+    """DOCKER_HOST of the grading engine, so the bare cycle runs where the gradings run."""
+    run = grading_engine_run_dir()
+    return {"DOCKER_HOST": f"unix://{run / 'docker.sock'}"} if run else {}
+
+
 TIMEOUT_S = 180
 
 
@@ -93,7 +104,7 @@ class BareStack:
         return time.perf_counter() - started
 
     def cycle(self, env: dict[str, str]) -> BareTimes:
-        env = {**env, **self.variables, "DOCKER_BUILDKIT": "0"}
+        env = {**env, **self.variables, **engine_env(), "DOCKER_BUILDKIT": "0"}
         compose = [self.compose_bin, "-p", self.project, "-f", str(self.dir / "docker-compose.yml")]
         build = self._run(["docker", "build", "-q", "--network", "none", "-t", self.tag, "."], env)
         try:
@@ -104,7 +115,7 @@ class BareStack:
 
     def remove(self, env: dict[str, str]) -> None:
         compose = [self.compose_bin, "-p", self.project, "-f", str(self.dir / "docker-compose.yml")]
-        env = {**env, **self.variables}
+        env = {**env, **self.variables, **engine_env()}
         subprocess.run([*compose, "down", "-v", "--remove-orphans"], env=env, cwd=self.dir,
                        capture_output=True, check=False, timeout=TIMEOUT_S)  # fmt: skip
         subprocess.run(["docker", "rmi", "--no-prune", self.tag], env=env, capture_output=True,

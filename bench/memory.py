@@ -111,8 +111,10 @@ class _Poster:
 
         self.url = f"{url}/exercises/docker-production/"
         token = secrets.token_hex(16)  # Django accepts a client-chosen token pair
+        learner = Site()
+        learner.sign_in()  # a signed-out POST would be sent to the login page
         self.headers = {
-            "Cookie": f"{Site().cookie}; csrftoken={token}",
+            "Cookie": f"{learner.cookie}; csrftoken={token}",
             "X-CSRFToken": token,
             "Content-Type": "application/x-www-form-urlencoded",
         }
@@ -132,7 +134,9 @@ class _Poster:
             response.read()
         finally:
             connection.close()
-        if response.status != 302:
-            raise StackError(f"POST {parts.path} answered {response.status}, not a redirect")
-        public_id = response.getheader("Location", "").rstrip("/").rsplit("/", 1)[-1]
+        location = response.getheader("Location", "")
+        if response.status != 302 or "/submissions/" not in location:
+            raise StackError(f"POST {parts.path} answered {response.status} {location!r}, "
+                             "not a redirect to the submission")  # fmt: skip
+        public_id = location.rstrip("/").rsplit("/", 1)[-1]
         return Submission.objects.get(public_id=public_id).pk

@@ -177,8 +177,8 @@ def standin_image(client: docker.DockerClient, ref: str) -> dict[str, Any] | Non
     `org.drydock.standin=1` by docker/standins/build), else None: another job's image, a
     baseline or anything else on the engine is never handed to a learner. Labels are
     inherited, so an image built FROM a stand-in carries that label too: every image Drydock
-    builds is labelled `org.drydock.managed` (and a job's, `org.drydock.job`) by the build
-    itself, after the learner's own instructions, and those are never stand-ins."""
+    builds is labelled by the build itself, after the learner's own instructions (a job's
+    `org.drydock.job`, a baseline `org.drydock.baseline`), and those are never stand-ins."""
     attrs = local_image(client, ref)
     labels = ((attrs or {}).get("Config") or {}).get("Labels") or {}
     if labels.get(LABEL_STANDIN) != "1" or any(

@@ -212,17 +212,19 @@ class _Probes:
         self.obs.phase_ms["health_db_down"] = int((time.monotonic() - began) * 1000)
 
     def stand_in_for_stopped(self, name: str) -> None:
-        """Its names answer again, from a placeholder that refuses every connection: the
+        """Its names answer again, from the helper (which refuses every connection): the
         engine's DNS leaves a stopped container's name unanswered for seconds, which the app
         would sit out (up to its own timeouts) where a real host fails at once."""
-        image = next((ref for ref in PROBE_IMAGES if local_image(self.client, ref)), None)
         networks = self.network_aliases(name, self.plan.services.get(name) or {})
-        if image is None or not networks:
-            return
         try:
-            self.job.start_placeholder(image=image, networks=networks)
+            if self.helper is None:
+                image = next((ref for ref in PROBE_IMAGES if local_image(self.client, ref)), None)
+                if image is not None and networks:
+                    self.helper = (self.job.start_helper(image=image, networks=networks), [])
+            elif networks:
+                self.job.rename_helper(self.helper[0], now=self.helper[1], then=networks)
         except (GradingError, InfrastructureError) as error:  # the probe runs, only slower
-            self.note(f"sandbox: no placeholder for the stopped {name} ({error})")
+            self.note(f"sandbox: nothing stands in for the stopped {name} ({error})")
 
     # HTTP probe -------------------------------------------------------------------------
     def app_port(self) -> int:
@@ -258,10 +260,11 @@ class _Probes:
             'i=$((i+1)); sleep 0.5; done; echo "$out"; exit 1'
         )
         began = time.monotonic()
-        result = self.job.run_probe(
-            image=image,
-            network=app.networks[0],
-            argv=["sh", "-c", script.replace("$N", str(attempts)).replace("$URL", url)],
+        helper = self.job.start_helper(image=image, networks=[(app.networks[0], [])])
+        self.helper = (helper, [app.networks[0]])
+        result = self.job.exec(
+            helper,
+            ["sh", "-c", script.replace("$N", str(attempts)).replace("$URL", url)],
             timeout=budget + 5,
         )
         self.obs.phase_ms["http_probe"] = int((time.monotonic() - began) * 1000)

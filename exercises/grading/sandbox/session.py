@@ -111,6 +111,7 @@ class _Session(_Stack, _ContainerSpecs, _Probes):
         self.file_binds: dict[str, dict[str, ProjectFile]] = {}  # service -> {target: file}
         self.health_specs: dict[str, HealthSpec] = {}  # service -> the health check probed
         self.running: dict[str, _Running] = {}
+        self.helper: tuple[str, list[str]] | None = None  # (container, its networks): _Probes
         self.skipped: set[str] = set()
         self.deadline = Deadline(limits.run_timeout_s)  # restarted when bring-up begins
 
@@ -171,7 +172,9 @@ class _Session(_Stack, _ContainerSpecs, _Probes):
             context=digests_dropped(plan.files, plan.dockerfile),
             dockerfile=plan.dockerfile,
             tag=f"{self.job.image_repo}:app",
-            labels=self.job.labels(),  # one LABEL step per label: keep them few
+            # one uncached LABEL step per label (each a container and a commit): the job's
+            # label alone marks the image as Drydock's (never a stand-in, the janitor's)
+            labels={LABEL_JOB: plan.job_id},
             limits=self.limits,
             progress=self.progress,
             buildargs={k: str(v) for k, v in (args or {}).items() if v is not None},
