@@ -260,10 +260,11 @@ class _Probes:
             'i=$((i+1)); sleep 0.5; done; echo "$out"; exit 1'
         )
         began = time.monotonic()
-        helper = self.job.start_helper(image=image, networks=[(app.networks[0], [])])
-        self.helper = (helper, [app.networks[0]])
+        if self.helper is None or self.helper[1] != [app.networks[0]]:
+            helper = self.job.start_helper(image=image, networks=[(app.networks[0], [])])
+            self.helper = (helper, [app.networks[0]])
         result = self.job.exec(
-            helper,
+            self.helper[0],
             ["sh", "-c", script.replace("$N", str(attempts)).replace("$URL", url)],
             timeout=budget + 5,
         )

@@ -25,9 +25,10 @@ from .client import engine_call, local_image, remapped_root
 from .files import VolumeSize, tar_bytes
 from .job import SandboxJob
 
-HOLDER_IMAGES = ("busybox:latest", "alpine:latest")  # stand-ins with a `sleep`
+HOLDER_IMAGES = ("busybox:latest", "alpine:latest")  # stand-ins with `sleep` and `wget`
 NO_HOLDER_IMAGE = "engine: no stand-in image to hold the job's volumes (busybox:latest is missing)"
-HOLDER_MEMORY = 16 * 2**20
+HOLDER_MEMORY = 32 * 2**20
+HOLDER_PIDS = 16  # sleep, and the HTTP probe's sh, timeout, wget and sleep
 HOLDER_ATTEMPTS, HOLDER_RETRY_S = 3, 1.0
 
 
@@ -61,10 +62,12 @@ class JobStorage:
                 self.contents[name] = dict(files)
         return self.volumes[key]
 
-    def start(self) -> None:
-        """Start the holder with every volume mounted, then put the volumes' files in."""
+    def start(self, *, network: str | None = None) -> bool:
+        """Start the holder with every volume mounted, then put the volumes' files in; True
+        when there is one. On `network` (it listens on nothing), it doubles as the job's
+        helper (the probes' `helper`): a container fewer per job."""
         if not self.volumes:
-            return
+            return False
         image = next((ref for ref in HOLDER_IMAGES if local_image(self.job.client, ref)), None)
         if image is None:
             raise InfrastructureError(NO_HOLDER_IMAGE)
@@ -75,9 +78,10 @@ class JobStorage:
         for attempt in range(HOLDER_ATTEMPTS):
             container = self.job.create_container(
                 service="holder", image=image, command=["sleep", "86400"], entrypoint=[],
-                user="65534:65534", network_mode="none", read_only=True, cap_drop=["ALL"],
+                user="65534:65534", read_only=True, cap_drop=["ALL"],
+                **({"network": network} if network else {"network_mode": "none"}),
                 security_opt=["no-new-privileges:true"], mem_limit=HOLDER_MEMORY,
-                memswap_limit=HOLDER_MEMORY, pids_limit=4, mounts=mounts,
+                memswap_limit=HOLDER_MEMORY, pids_limit=HOLDER_PIDS, mounts=mounts,
                 name=self.job.name(f"holder-{attempt}"),
             )  # fmt: skip
             try:
@@ -94,3 +98,4 @@ class JobStorage:
         for name, files in self.contents.items():
             with engine_call(f"copying files into volume {name}"):
                 container.put_archive(f"/v/{name}", tar_bytes(files))
+        return True
