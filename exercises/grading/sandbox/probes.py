@@ -217,14 +217,26 @@ class _Probes:
         would sit out (up to its own timeouts) where a real host fails at once."""
         networks = self.network_aliases(name, self.plan.services.get(name) or {})
         try:
-            if self.helper is None:
-                image = next((ref for ref in PROBE_IMAGES if local_image(self.client, ref)), None)
-                if image is not None and networks:
-                    self.helper = (self.job.start_helper(image=image, networks=networks), [])
-            elif networks:
-                self.job.rename_helper(self.helper[0], now=self.helper[1], then=networks)
+            self.helper_on(networks)
         except (GradingError, InfrastructureError) as error:  # the probe runs, only slower
             self.note(f"sandbox: nothing stands in for the stopped {name} ({error})")
+
+    def helper_on(self, networks: list[tuple[str, list[str]]]) -> str | None:
+        """The job's helper container, on exactly these networks with these names: started
+        on first use (unless the volume holder already serves), else reconnected; None when
+        there is no network or no image to run it from."""
+        if not networks:
+            return None
+        if self.helper is None:
+            image = next((ref for ref in PROBE_IMAGES if local_image(self.client, ref)), None)
+            if image is None:
+                return None
+            self.helper = (self.job.start_helper(image=image, networks=networks), networks)
+        elif self.helper[1] != networks:  # other networks, or other names on the same one
+            now = [network for network, _ in self.helper[1]]
+            self.job.rename_helper(self.helper[0], now=now, then=networks)
+            self.helper = (self.helper[0], networks)
+        return self.helper[0]
 
     # HTTP probe -------------------------------------------------------------------------
     def app_port(self) -> int:
@@ -244,10 +256,6 @@ class _Probes:
         if app is None or not app.networks or not state.get("Running"):
             self.obs.http_health_detail = "not probed: the app is not running"
             return
-        image = next((ref for ref in PROBE_IMAGES if local_image(self.client, ref)), None)
-        if image is None:
-            self.note("sandbox: no local image with wget for the HTTP probe; /health not checked")
-            return
         url = f"http://{self.plan.app_service}:{self.app_port()}/health"
         self.progress(Stage.PROBING, f"GET {url}", "")
         budget = min(HTTP_PROBE_BUDGET_S, max(2.0, self.deadline.remaining()))
@@ -260,11 +268,12 @@ class _Probes:
             'i=$((i+1)); sleep 0.5; done; echo "$out"; exit 1'
         )
         began = time.monotonic()
-        if self.helper is None or self.helper[1] != [app.networks[0]]:
-            helper = self.job.start_helper(image=image, networks=[(app.networks[0], [])])
-            self.helper = (helper, [app.networks[0]])
+        helper = self.helper_on([(app.networks[0], [])])
+        if helper is None:
+            self.note("sandbox: no local image with wget for the HTTP probe; /health not checked")
+            return
         result = self.job.exec(
-            self.helper[0],
+            helper,
             ["sh", "-c", script.replace("$N", str(attempts)).replace("$URL", url)],
             timeout=budget + 5,
         )

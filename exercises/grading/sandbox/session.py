@@ -111,7 +111,8 @@ class _Session(_Stack, _ContainerSpecs, _Probes):
         self.file_binds: dict[str, dict[str, ProjectFile]] = {}  # service -> {target: file}
         self.health_specs: dict[str, HealthSpec] = {}  # service -> the health check probed
         self.running: dict[str, _Running] = {}
-        self.helper: tuple[str, list[str]] | None = None  # (container, its networks): _Probes
+        # (container, [(network, its names there)]): _Probes.helper_on
+        self.helper: tuple[str, list[tuple[str, list[str]]]] | None = None
         self.skipped: set[str] = set()
         self.deadline = Deadline(limits.run_timeout_s)  # restarted when bring-up begins
 

@@ -96,8 +96,9 @@ class _Stack:
             )
         app = self.plan.services.get(self.plan.app_service) or {}
         first = next(iter(self.network_aliases(self.plan.app_service, app)), None)
-        if self.storage.start(network=first[0] if first else None) and first:
-            self.helper = (self.storage.holder or "", [first[0]])  # the HTTP probe runs in it
+        holder = self.storage.start(network=first[0] if first else None)
+        if holder and first:
+            self.helper = (holder, [(first[0], [])])  # the HTTP probe runs in it
         self.obs.phase_ms["networks_volumes"] = int((time.monotonic() - started) * 1000)
         for name in order:
             if deadline.expired:

@@ -62,12 +62,12 @@ class JobStorage:
                 self.contents[name] = dict(files)
         return self.volumes[key]
 
-    def start(self, *, network: str | None = None) -> bool:
-        """Start the holder with every volume mounted, then put the volumes' files in; True
-        when there is one. On `network` (it listens on nothing), it doubles as the job's
-        helper (the probes' `helper`): a container fewer per job."""
+    def start(self, *, network: str | None = None) -> str | None:
+        """Start the holder with every volume mounted, then put the volumes' files in; its
+        id, or None when the job has no volume. On `network` (it listens on nothing), it
+        doubles as the job's helper (the probes' `helper`): a container fewer per job."""
         if not self.volumes:
-            return False
+            return None
         image = next((ref for ref in HOLDER_IMAGES if local_image(self.job.client, ref)), None)
         if image is None:
             raise InfrastructureError(NO_HOLDER_IMAGE)
@@ -98,4 +98,4 @@ class JobStorage:
         for name, files in self.contents.items():
             with engine_call(f"copying files into volume {name}"):
                 container.put_archive(f"/v/{name}", tar_bytes(files))
-        return True
+        return self.holder
