@@ -36,6 +36,13 @@ def truthy(value: Any) -> bool:
     return value is True or (isinstance(value, int) and value != 0)
 
 
+def is_external(spec: Any) -> bool:
+    """A top-level volume, network, secret or config declared `external` (`true`, a
+    spelling of it, or the old `external: {name: ...}` form)."""
+    external = mapping(spec).get("external")
+    return truthy(external) or isinstance(external, dict)
+
+
 def mapping(value: Any) -> dict[Any, Any]:
     return value if isinstance(value, dict) else {}
 

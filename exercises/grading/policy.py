@@ -18,7 +18,7 @@ from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import Any
 
-from .compose_views import as_list, mapping, truthy
+from .compose_views import as_list, is_external, mapping, truthy
 from .normalise import (  # noqa: F401 (re-exported: the grader's imports)
     NOTE_CONFIG,
     NOTE_HOST,
@@ -122,8 +122,9 @@ def _violations(
         for name, spec in declared.items():
             if not isinstance(spec, dict):
                 continue
-            external = truthy(spec.get("external")) or isinstance(spec.get("external"), dict)
-            if external and kind == "configs":  # the others get a stand-in (normalise, inputs)
+            if (
+                is_external(spec) and kind == "configs"
+            ):  # the others get a stand-in (normalise, inputs)
                 found.append(
                     PolicyViolation("external", V_EXTERNAL.format(kind=kind[:-1], name=name))
                 )

@@ -23,7 +23,7 @@ from typing import Any
 from urllib.parse import quote
 
 from .compose import interpolate_tree, variables_used
-from .compose_views import as_list, env_dict, find_db_service, mapping, truthy
+from .compose_views import as_list, env_dict, find_db_service, is_external, mapping
 
 DEFAULT_VARIABLES = {
     "REGISTRY_URL": "registry.drydock.test",
@@ -221,13 +221,12 @@ def _secret_files(
         if not isinstance(spec, dict):
             continue
         is_db = name in db_secrets or bool(_DBISH.search(name) and re.search("pass", name, re.I))
-        external = truthy(spec.get("external")) or isinstance(spec.get("external"), dict)
         if isinstance(spec.get("file"), str):
             path = posixpath.normpath(spec["file"])
             value = db_password if is_db else canary(f"secret-file:{path}")
             files[path] = value
             notes.append(SECRET_DIR_NOTE.format(path=spec["file"]))
-        elif external:
+        elif is_external(spec):
             value = db_password if is_db else canary(f"external-secret:{name}")
             values[str(name)] = value
             notes.append(EXTERNAL_SECRET_NOTE.format(name=name))

@@ -14,7 +14,8 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
-TRUE_WORDS = frozenset({"1", "true", "yes", "on", "y"})
+from ..compose_views import truthy  # noqa: F401 (Compose's booleans: one reader for both)
+
 FALSE_WORDS = frozenset({"", "0", "false", "no", "off", "n"})
 
 _BYTES = re.compile(r"\s*(\d+(?:\.\d+)?)\s*([kmgt]?)i?b?\s*")
@@ -23,13 +24,6 @@ _DURATION_PART = re.compile(r"(\d+(?:\.\d+)?)(ns|us|µs|ms|s|m|h)")
 _DURATION_S = {"ns": 1e-9, "us": 1e-6, "µs": 1e-6, "ms": 1e-3, "s": 1.0, "m": 60.0, "h": 3600.0}
 # A setting's value that is a number or an amount of time: 3600, 1.5, 30s, 1m30s, 7d, 12h.
 _NUMBER_OR_DURATION = re.compile(r"^[+-]?\d+(\.\d+)?([a-zµ]{1,2}(\d+(\.\d+)?[a-zµ]{1,2})*)?$", re.I)
-
-
-def truthy(value: Any) -> bool:
-    """Compose's and YAML's ways of saying yes: true, "yes", "on", "1", 1."""
-    if isinstance(value, str):
-        return value.strip().lower() in TRUE_WORDS
-    return value is True or (isinstance(value, int) and value != 0)
 
 
 def falsy_text(value: Any) -> bool:
