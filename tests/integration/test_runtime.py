@@ -290,6 +290,28 @@ def test_a_health_check_that_cannot_fail_is_caught_with_the_database_down(make_p
     assert app.health_ok_db_down is True  # it passed with the database dead: it cannot fail
 
 
+def test_a_stopped_database_refuses_connections_as_on_a_real_host(make_plan):
+    """With the database stopped, its name still answers and a connection is refused at once
+    (the engine's DNS alone would leave the name unanswered for seconds). This check passes
+    only on a refusal or a connection, so it passes with the database down exactly then."""
+    refused_or_up = (
+        '["CMD", "node", "-e", "const s = require(\'net\').connect(5432, \'db\');'
+        " s.on('connect', () => process.exit(0));"
+        " s.on('error', e => process.exit(e.code === 'ECONNREFUSED' ? 0 : 1))\"]"
+    )
+    compose = REFERENCE_COMPOSE.replace(
+        APP_HEALTHCHECK, APP_HEALTHCHECK.replace(
+            '["CMD", "wget", "--no-verbose", "--tries=1", "--spider", "http://localhost:3000/health"]',
+            refused_or_up,
+        ),
+    )  # fmt: skip
+    assert compose != REFERENCE_COMPOSE
+    obs, _, _ = observe(make_plan(compose=compose))
+    app = obs.services["app"]
+    assert app.health_ok is True, app.health_output
+    assert app.health_ok_db_down is True
+
+
 def test_the_reference_health_check_fails_with_the_database_down(make_plan):
     obs, _, _ = observe(make_plan())
     assert obs.services["app"].health_ok is True
